@@ -1,0 +1,3 @@
+from graphdrive.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ASGI app: Graph routes, authentication, and the one place errors are rendered."""

@@ -1,0 +1,51 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from graphdrive import __version__, bootstrap
+from graphdrive.api.addressing import AddressingMiddleware
+from graphdrive.api.errors import RequestIdMiddleware, install_error_handlers
+from graphdrive.api.routes import content, drives, health, items
+from graphdrive.settings import Settings
+
+DRIVE_PREFIXES = ("/v1.0/me/drive", "/v1.0/drives/{drive_id}")
+
+
+def create_app(settings: Settings, container: bootstrap.Container | None = None) -> FastAPI:
+    """Build the app; the container is built on start-up unless one is handed in."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = container is None
+        app.state.container = container or await bootstrap.build(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.container.close()
+
+    app = FastAPI(
+        title="graphdrive",
+        version=__version__,
+        description=(
+            "A Microsoft Graph-compatible drive API. Items are also addressable by path: "
+            "`/me/drive/root:/a/b:/children`, `/me/drive/items/{id}:/rel/path:/content`."
+        ),
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(drives.router)
+    for prefix in DRIVE_PREFIXES:
+        app.include_router(items.router, prefix=prefix)
+        app.include_router(content.router, prefix=prefix)
+    app.include_router(content.downloads)
+    # Outermost first: ids exist before addressing rewrites the path.
+    app.add_middleware(AddressingMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,47 @@
+"""Request-scoped helpers: the container, the caller, the addressed item, absolute URLs."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from fastapi import Request
+
+from graphdrive.auth import Principal, bearer_token
+from graphdrive.bootstrap import Container
+from graphdrive.domain.items import Drive, Item, Located
+from graphdrive.resources.drive_item import drive_item
+from graphdrive.service.drives import ME, Address
+
+
+def container(request: Request) -> Container:
+    return cast(Container, request.app.state.container)
+
+
+async def principal(request: Request) -> Principal:
+    token = bearer_token(request.headers.get("authorization"))
+    return await container(request).verifier.verify(token)
+
+
+def address(request: Request, item_id: str | None = None) -> Address:
+    drive = request.path_params.get("drive_id", ME)
+    path = request.scope.get("state", {}).get("item_path", ())
+    return Address(drive=drive, item=item_id or "root", path=tuple(path))
+
+
+def base_url(request: Request) -> str:
+    configured = container(request).settings.public_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+def select_fields(request: Request) -> set[str] | None:
+    raw = request.query_params.get("$select") or request.query_params.get("select")
+    return {f.strip() for f in raw.split(",")} if raw else None
+
+
+def render_item(request: Request, loc: Located, drive: Drive) -> dict[str, Any]:
+    download = None if loc.item.is_folder else download_url(request, loc.item)
+    return drive_item(loc, drive=drive, download_url=download, select=select_fields(request))
+
+
+def download_url(request: Request, item: Item) -> str:
+    return f"{base_url(request)}/download/{container(request).downloads.token(item)}"

@@ -1,0 +1,1 @@
+"""Routes by resource: drives, items, content, downloads, health."""

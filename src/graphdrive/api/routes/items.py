@@ -1,0 +1,157 @@
+"""Items: get, list children, create folders, update (rename/move), delete.
+
+Every route is mounted under both ``/v1.0/me/drive`` and ``/v1.0/drives/{drive_id}``; path
+addressing reaches these same routes through ``api/addressing.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from graphdrive.api.deps import address, base_url, container, principal, render_item
+from graphdrive.domain.conflicts import ConflictBehavior
+from graphdrive.exceptions import InvalidRequest
+from graphdrive.service.items import ItemChanges
+
+router = APIRouter(tags=["items"])
+CONFLICT = "@microsoft.graph.conflictBehavior"
+
+
+def _empty_as_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+class GraphBody(BaseModel):
+    """Request bodies: unknown fields ignored, empty strings treated as absent."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class ItemReference(GraphBody):
+    drive_id: str | None = Field(default=None, alias="driveId")
+    id: str | None = None
+    path: str | None = None
+
+    _empty = field_validator("drive_id", "id", "path", mode="before")(_empty_as_none)
+
+
+class FileSystemInfo(GraphBody):
+    created: datetime | None = Field(default=None, alias="createdDateTime")
+    last_modified: datetime | None = Field(default=None, alias="lastModifiedDateTime")
+
+    _empty = field_validator("created", "last_modified", mode="before")(_empty_as_none)
+
+
+class NewFolder(GraphBody):
+    name: str
+    folder: dict[str, Any] | None = None
+    file: dict[str, Any] | None = None
+    conflict_behavior: str | None = Field(default=None, alias="@microsoft.graph.conflictBehavior")
+
+
+class ItemUpdate(GraphBody):
+    name: str | None = None
+    parent_reference: ItemReference | None = Field(default=None, alias="parentReference")
+    file_system_info: FileSystemInfo | None = Field(default=None, alias="fileSystemInfo")
+    conflict_behavior: str | None = Field(default=None, alias="@microsoft.graph.conflictBehavior")
+
+    _empty = field_validator("name", mode="before")(_empty_as_none)
+
+
+def parse_reference_path(path: str) -> tuple[str, ...]:
+    """``/drive/root:/a/b`` (or ``/drives/{id}/root:/a/b``) → ``("a", "b")``."""
+    _, colon, rest = path.partition("root:")
+    if not colon:
+        raise InvalidRequest(f"parentReference.path '{path}' is not of the form /drive/root:/…")
+    return tuple(s for s in rest.split("/") if s)
+
+
+@router.get("/items/{item_id}", summary="Get an item (by id, root, or path)")
+async def get_item(request: Request, item_id: str) -> dict[str, Any]:
+    who = await principal(request)
+    who.require_read()
+    drive, loc = await container(request).drives.locate(who, address(request, item_id))
+    return render_item(request, loc, drive)
+
+
+@router.get("/items/{item_id}/children", summary="List a folder's children, paged")
+async def list_children(
+    request: Request,
+    item_id: str,
+    top: int | None = Query(default=None, alias="$top", ge=1),
+    orderby: str | None = Query(default=None, alias="$orderby"),
+    skiptoken: str | None = Query(default=None, alias="$skiptoken"),
+) -> dict[str, Any]:
+    who = await principal(request)
+    who.require_read()
+    c = container(request)
+    top = min(top or int(request.query_params.get("top") or c.settings.page_size), 1000)
+    orderby = orderby or request.query_params.get("orderby")
+    drive, page = await c.items.children(
+        who, address(request, item_id), top=top, orderby=orderby, skiptoken=skiptoken
+    )
+    body: dict[str, Any] = {"value": [render_item(request, loc, drive) for loc in page.items]}
+    if page.next_token:
+        params = {k: v for k, v in request.query_params.items() if k != "$skiptoken"}
+        params["$skiptoken"] = page.next_token
+        body["@odata.nextLink"] = f"{base_url(request)}{request.url.path}?{urlencode(params)}"
+    return body
+
+
+@router.post("/items/{item_id}/children", status_code=201, summary="Create a folder")
+async def create_folder(request: Request, item_id: str, body: NewFolder) -> Response:
+    who = await principal(request)
+    if body.folder is None:
+        raise InvalidRequest('Only folders can be created here: include "folder": {}.')
+    conflict = ConflictBehavior.parse(
+        body.conflict_behavior or request.query_params.get(CONFLICT), ConflictBehavior.FAIL
+    )
+    c = container(request)
+    drive, loc = await c.items.create_folder(who, address(request, item_id), body.name, conflict)
+    return _json(render_item(request, loc, drive), 201)
+
+
+@router.patch("/items/{item_id}", summary="Rename, move, or set fileSystemInfo")
+async def update_item(request: Request, item_id: str, body: ItemUpdate) -> dict[str, Any]:
+    who = await principal(request)
+    ref = body.parent_reference
+    fsi = body.file_system_info
+    changes = ItemChanges(
+        name=body.name,
+        parent_id=ref.id if ref else None,
+        parent_path=parse_reference_path(ref.path) if ref and ref.path and not ref.id else None,
+        fs_created_at=fsi.created if fsi else None,
+        fs_modified_at=fsi.last_modified if fsi else None,
+    )
+    conflict = ConflictBehavior.parse(
+        body.conflict_behavior or request.query_params.get(CONFLICT), ConflictBehavior.FAIL
+    )
+    c = container(request)
+    drive, loc = await c.items.update(
+        who,
+        address(request, item_id),
+        changes,
+        if_match=request.headers.get("if-match"),
+        conflict=conflict,
+    )
+    return render_item(request, loc, drive)
+
+
+@router.delete("/items/{item_id}", status_code=204, summary="Delete an item (recursively)")
+async def delete_item(request: Request, item_id: str) -> Response:
+    who = await principal(request)
+    await container(request).items.delete(
+        who, address(request, item_id), if_match=request.headers.get("if-match")
+    )
+    return Response(status_code=204)
+
+
+def _json(body: dict[str, Any], status: int) -> Response:
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(body, status_code=status)

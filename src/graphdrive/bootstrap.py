@@ -1,0 +1,75 @@
+"""The one place that wires graphdrive together from :class:`Settings`.
+
+Nothing here runs at import time: :func:`build` is called by the app's lifespan (or a CLI
+command) and :meth:`Container.close` releases what it opened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from graphdrive.auth import DevTokens, JwksVerifier, TokenVerifier, load_or_create_secret
+from graphdrive.service.blob_gc import BlobCollector
+from graphdrive.service.content import ContentService, DownloadLinks
+from graphdrive.service.drives import DriveService
+from graphdrive.service.items import ItemService
+from graphdrive.settings import Settings
+from graphdrive.storage.blobs import BlobStore, open_blob_store
+from graphdrive.storage.metadata.database import Database, open_database
+from graphdrive.storage.metadata.migrate import migrate
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    verifier: TokenVerifier
+    dev_tokens: DevTokens
+    downloads: DownloadLinks
+    drives: DriveService
+    items: ItemService
+    content: ContentService
+    collector: BlobCollector
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def server_secret(settings: Settings) -> bytes:
+    env = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+    return load_or_create_secret(settings.data_dir, env)
+
+
+async def build(settings: Settings, *, apply_migrations: bool = True) -> Container:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret = server_secret(settings)
+    db = open_database(settings.resolved_database_url)
+    if apply_migrations:
+        await migrate(db)
+    blobs = open_blob_store(settings.resolved_blob_url)
+    dev_tokens = DevTokens(secret)
+    verifier: TokenVerifier = dev_tokens
+    if settings.jwks_file or settings.jwks_url:
+        verifier = JwksVerifier(
+            jwks_file=settings.jwks_file,
+            jwks_url=settings.jwks_url,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+    collector = BlobCollector(db, blobs)
+    drives = DriveService(db)
+    return Container(
+        settings=settings,
+        db=db,
+        blobs=blobs,
+        verifier=verifier,
+        dev_tokens=dev_tokens,
+        downloads=DownloadLinks(secret, settings.download_url_ttl_seconds),
+        drives=drives,
+        items=ItemService(db, drives, collector),
+        content=ContentService(
+            db, blobs, drives, collector, max_upload_bytes=settings.max_upload_bytes
+        ),
+        collector=collector,
+    )

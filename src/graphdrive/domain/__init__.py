@@ -1,0 +1,1 @@
+"""Pure drive rules (no I/O): see README.md in this folder."""

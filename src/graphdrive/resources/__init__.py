@@ -1,0 +1,1 @@
+"""Graph wire shapes (driveItem, drive, error, asyncJobStatus) rendered from domain objects."""

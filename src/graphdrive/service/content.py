@@ -1,0 +1,237 @@
+"""File content: streamed uploads (create or replace) and pre-authenticated download links."""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+
+import jwt
+
+from graphdrive.auth import Principal
+from graphdrive.domain.conflicts import ConflictBehavior
+from graphdrive.domain.items import Drive, Item, Located
+from graphdrive.domain.names import name_key, validate_name
+from graphdrive.exceptions import (
+    InvalidRequest,
+    ItemNotFound,
+    NameAlreadyExists,
+    PreconditionFailed,
+)
+from graphdrive.service.blob_gc import BlobCollector
+from graphdrive.service.clock import utcnow
+from graphdrive.service.drives import Address, DriveService, locate, located, split_parent
+from graphdrive.service.items import check_if_match, free_name
+from graphdrive.storage.blobs import BlobStore, StagedBlob
+from graphdrive.storage.metadata.database import Database
+from graphdrive.storage.metadata.items import ItemRepository, new_id
+
+_DOWNLOAD_AUDIENCE = "graphdrive:download"
+
+
+def guess_mime_type(name: str) -> str:
+    return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadTicket:
+    """What a pre-authenticated download URL grants: one blob, under one name."""
+
+    blob_key: str
+    size: int
+    name: str
+    mime_type: str
+    etag: str
+
+
+class DownloadLinks:
+    """Signs and checks the short-lived capability tokens in download URLs."""
+
+    def __init__(self, secret: bytes, ttl_seconds: int) -> None:
+        self._secret = secret
+        self.ttl_seconds = ttl_seconds
+
+    def __repr__(self) -> str:
+        return f"DownloadLinks(ttl_seconds={self.ttl_seconds})"
+
+    def token(self, item: Item) -> str:
+        if item.blob_key is None:
+            raise InvalidRequest("Folders have no content to download.")
+        claims = {
+            "aud": _DOWNLOAD_AUDIENCE,
+            "exp": int(time.time()) + self.ttl_seconds,
+            "k": item.blob_key,
+            "s": item.size,
+            "n": item.name,
+            "m": item.mime_type or guess_mime_type(item.name),
+            "e": item.ctag,
+        }
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def check(self, token: str) -> DownloadTicket:
+        try:
+            c = jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                audience=_DOWNLOAD_AUDIENCE,
+                options={"require": ["exp", "aud"]},
+            )
+            return DownloadTicket(c["k"], int(c["s"]), c["n"], c["m"], c["e"])
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:
+            raise ItemNotFound("This download link is invalid or has expired.") from exc
+
+
+class ContentService:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        drives: DriveService,
+        collector: BlobCollector,
+        *,
+        max_upload_bytes: int,
+    ) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.drives = drives
+        self.collector = collector
+        self.max_upload_bytes = max_upload_bytes
+
+    async def upload(
+        self,
+        principal: Principal,
+        address: Address,
+        chunks: AsyncIterable[bytes],
+        *,
+        by_path: bool,
+        conflict: ConflictBehavior,
+        if_match: str | None = None,
+    ) -> tuple[Drive, Located, bool]:
+        """Store a file's bytes; returns the item and whether it was created (vs replaced).
+
+        ``by_path``: the address's last path segment names the file inside its parent (it may
+        not exist yet); otherwise the address is an existing file whose content is replaced.
+        """
+        principal.require_write()
+        drive = await self.drives.drive_for(principal, address.drive)
+        name = ""
+        destination = address
+        if by_path:
+            parent_path, name = split_parent(address.path)
+            validate_name(name)
+            destination = Address(address.drive, address.item, parent_path)
+        # Fail fast on a bad destination before reading the body.
+        async with self.db.read() as conn:
+            await locate(ItemRepository(conn), drive, destination.item, destination.path)
+        staged = await self.blobs.stage(chunks, max_size=self.max_upload_bytes)
+        try:
+            async with self.db.write() as conn:
+                repo = ItemRepository(conn)
+                target = await locate(repo, drive, destination.item, destination.path)
+                write = _FileWrite(repo, principal, staged, conflict, if_match)
+                if by_path:
+                    item_id, old_key = await write.into_folder(target.item, name)
+                else:
+                    item_id, old_key = await write.replace(target.item)
+                # Committed inside the unit of work: see blob_gc.py for why.
+                await self.blobs.commit(staged)
+                item = await repo.get(item_id)
+                if item is None:  # pragma: no cover - written just above
+                    raise RuntimeError("file vanished inside its own transaction")
+                result = await located(repo, drive, item)
+        except BaseException:
+            await self.blobs.discard(staged)
+            raise
+        if old_key and old_key != staged.sha256:
+            await self.collector.collect([old_key])
+        return drive, result, write.created
+
+
+class _FileWrite:
+    """The metadata half of one upload, inside its unit of work."""
+
+    def __init__(
+        self,
+        repo: ItemRepository,
+        principal: Principal,
+        staged: StagedBlob,
+        conflict: ConflictBehavior,
+        if_match: str | None,
+    ) -> None:
+        self.repo = repo
+        self.principal = principal
+        self.staged = staged
+        self.conflict = conflict
+        self.if_match = if_match
+        self.created = False
+        self.now = utcnow()
+
+    async def into_folder(self, parent: Item, name: str) -> tuple[str, str | None]:
+        if not parent.is_folder:
+            raise InvalidRequest("Files can only be uploaded into a folder.")
+        existing = await self.repo.child(parent.id, name_key(name))
+        replaceable = existing is not None and not existing.is_folder
+        if existing is not None and replaceable and self.conflict is ConflictBehavior.REPLACE:
+            return await self.replace(existing)
+        if existing is not None:
+            if self.conflict is not ConflictBehavior.RENAME:
+                raise NameAlreadyExists(f"An item named '{name}' already exists.")
+            name = await free_name(self.repo, parent.id, name, is_folder=False)
+        check_if_match_absent(self.if_match)
+        item_id = new_id()
+        await self.repo.ensure_blob(
+            self.staged.sha256, self.staged.size, self.staged.sha1, None, self.now
+        )
+        await self.repo.insert(
+            id=item_id,
+            drive_id=parent.drive_id,
+            parent_id=parent.id,
+            name=name,
+            name_key=name_key(name),
+            is_folder=False,
+            size=self.staged.size,
+            blob_key=self.staged.sha256,
+            mime_type=guess_mime_type(name),
+            version=1,
+            content_version=1,
+            created_at=self.now,
+            modified_at=self.now,
+            created_by_id=self.principal.user_id,
+            created_by_name=self.principal.display_name,
+            modified_by_id=self.principal.user_id,
+            modified_by_name=self.principal.display_name,
+        )
+        chain = [a.id for a in await self.repo.ancestors(parent.id)]
+        await self.repo.add_size(chain, self.staged.size)
+        self.created = True
+        return item_id, None
+
+    async def replace(self, item: Item) -> tuple[str, str | None]:
+        if item.is_folder:
+            raise InvalidRequest("A folder has no content to replace.")
+        check_if_match(item, self.if_match)
+        await self.repo.ensure_blob(
+            self.staged.sha256, self.staged.size, self.staged.sha1, None, self.now
+        )
+        await self.repo.update(
+            item.id,
+            blob_key=self.staged.sha256,
+            size=self.staged.size,
+            version=item.version + 1,
+            content_version=item.content_version + 1,
+            modified_at=self.now,
+            modified_by_id=self.principal.user_id,
+            modified_by_name=self.principal.display_name,
+        )
+        if item.parent_id is not None:
+            chain = [a.id for a in await self.repo.ancestors(item.parent_id)]
+            await self.repo.add_size(chain, self.staged.size - item.size)
+        return item.id, item.blob_key
+
+
+def check_if_match_absent(if_match: str | None) -> None:
+    """``If-Match`` on a file that does not exist yet can only be ``*``-less nonsense."""
+    if if_match is not None and if_match.strip() not in ("", "*"):
+        raise PreconditionFailed("If-Match was given but the item does not exist.")

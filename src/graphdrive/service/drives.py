@@ -1,0 +1,102 @@
+"""Finding drives and items: provisioning, access checks and Graph addressing.
+
+Access rule: a user reaches only their own drive. Anything else answers ``itemNotFound``, so
+the existence and names of other users' items never leak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from graphdrive.auth import Principal
+from graphdrive.domain.items import Drive, Item, Located
+from graphdrive.domain.names import name_key
+from graphdrive.exceptions import ItemNotFound
+from graphdrive.service.clock import utcnow
+from graphdrive.storage.metadata.database import Database
+from graphdrive.storage.metadata.items import ItemRepository
+
+ME = "me"
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """Where a request points: a drive, an item (id or ``root``), and an optional path."""
+
+    drive: str  # a drive id or ME
+    item: str = "root"
+    path: tuple[str, ...] = ()
+
+
+class DriveService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def drive_for(self, principal: Principal, drive: str = ME) -> Drive:
+        """The drive a request names, provisioning the user's own drive on first use."""
+        if drive != ME:
+            async with self.db.read() as conn:
+                found = await ItemRepository(conn).drive(drive)
+            if found is None or found.owner_id != principal.user_id:
+                raise ItemNotFound("The drive does not exist or you cannot access it.")
+            return found
+        async with self.db.read() as conn:
+            found = await ItemRepository(conn).drive_by_owner(principal.user_id)
+        if found is not None:
+            return found
+        try:
+            async with self.db.write() as conn:
+                repo = ItemRepository(conn)
+                existing = await repo.drive_by_owner(principal.user_id)
+                if existing is not None:
+                    return existing
+                return await repo.create_drive(principal.user_id, principal.display_name, utcnow())
+        except IntegrityError:  # another process created it first
+            async with self.db.read() as conn:
+                found = await ItemRepository(conn).drive_by_owner(principal.user_id)
+            if found is None:
+                raise
+            return found
+
+    async def locate(self, principal: Principal, address: Address) -> tuple[Drive, Located]:
+        drive = await self.drive_for(principal, address.drive)
+        async with self.db.read() as conn:
+            located = await locate(ItemRepository(conn), drive, address.item, address.path)
+        return drive, located
+
+
+async def locate(
+    repo: ItemRepository, drive: Drive, item_id: str, path: Sequence[str] = ()
+) -> Located:
+    """Resolve an item id (or ``root``) plus a relative path inside ``drive``."""
+    start = drive.root_id if item_id.lower() == "root" else item_id
+    item = await repo.get(start)
+    if item is None or item.drive_id != drive.id:
+        raise ItemNotFound("The resource could not be found.")
+    for segment in path:
+        if not item.is_folder:
+            raise ItemNotFound("The resource could not be found.")
+        child = await repo.child(item.id, name_key(segment))
+        if child is None:
+            raise ItemNotFound("The resource could not be found.")
+        item = child
+    return await located(repo, drive, item)
+
+
+async def located(repo: ItemRepository, drive: Drive, item: Item) -> Located:
+    """Attach the folder path and child count; an item outside the published tree is absent."""
+    chain = await repo.ancestors(item.id)
+    if not chain or chain[-1].id != drive.root_id:
+        raise ItemNotFound("The resource could not be found.")
+    names = tuple(a.name for a in reversed(chain[1:-1]))
+    counts = await repo.child_counts([item.id]) if item.is_folder else {}
+    return Located(item, names, counts.get(item.id, 0))
+
+
+def split_parent(path: Sequence[str]) -> tuple[tuple[str, ...], str]:
+    if not path:
+        raise ItemNotFound("A name is required in the path.")
+    return tuple(path[:-1]), path[-1]

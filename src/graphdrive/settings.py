@@ -1,0 +1,62 @@
+"""Settings: one frozen object read from ``GRAPHDRIVE_*`` variables and CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting graphdrive reads. Each one is documented in ``docs/deploy.md``."""
+
+    model_config = SettingsConfigDict(env_prefix="GRAPHDRIVE_", frozen=True, extra="ignore")
+
+    data_dir: Path = Path(".graphdrive")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Base URL clients see (absolute links: nextLink, downloadUrl, Location). Defaults to the
+    # URL the request arrived on.
+    public_url: str | None = None
+
+    database_url: str | None = None  # default: sqlite under data_dir
+    blob_url: str | None = None  # default: file:// under data_dir
+
+    jwt_secret: SecretStr | None = None
+    jwks_file: Path | None = None
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+
+    max_upload_bytes: int = Field(default=4 * 1024**3, ge=0)
+    download_url_ttl_seconds: int = Field(default=3600, gt=0)
+    drive_quota_bytes: int = Field(default=1024**4, gt=0)
+    page_size: int = Field(default=200, gt=0)
+    max_page_size: int = Field(default=1000, gt=0)
+
+    # Long-running actions.
+    workers: int = Field(default=2, ge=0)
+    monitor_url: str | None = None
+    monitor_port: int | None = None
+    monitor_retention_seconds: int = Field(default=24 * 3600, gt=0)
+    monitor_finished_status: Literal[200, 202, 303] = 202
+    copy_batch_size: int = Field(default=2000, gt=0)
+    lease_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, gt=0)
+    max_active_operations_per_user: int = Field(default=4, gt=0)
+
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'graphdrive.db'}"
+
+    @property
+    def resolved_blob_url(self) -> str:
+        if self.blob_url:
+            return self.blob_url
+        return f"file://{self.data_dir.resolve() / 'blobs'}"

@@ -1,0 +1,1 @@
+"""Persistence: item metadata (SQL) and content blobs."""

@@ -1,0 +1,1 @@
+"""Metadata storage: schema, migrations, the database unit of work, and repositories."""

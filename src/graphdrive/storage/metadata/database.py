@@ -1,0 +1,78 @@
+"""The metadata database: an async SQLAlchemy engine with read and write units of work.
+
+``Database.write()`` is the unit of work: it commits when the block ends normally and rolls
+back on any exception, so nothing half-written survives a failed request. The backend modules
+(``sqlite.py``, ``postgres.py``) hold what differs between engines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from graphdrive.exceptions import ConfigurationError, ServiceNotAvailable
+
+
+class Database:
+    def __init__(self, engine: AsyncEngine, *, serialize_writes: bool) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        # SQLite has one writer at a time: queueing writers here avoids busy-waiting in the
+        # driver. PostgreSQL writers run concurrently.
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if serialize_writes else None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise ServiceNotAvailable("The metadata database is busy; retry.") from exc
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        if self._write_lock is None:
+            async with self._begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self._begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.engine.connect() as raw:
+                conn = await raw.execution_options(graphdrive_write=True)
+                async with conn.begin():
+                    yield conn
+        except OperationalError as exc:
+            if _is_busy(exc):
+                raise ServiceNotAvailable(
+                    "The metadata database is busy; retry.", headers={"Retry-After": "1"}
+                ) from exc
+            raise
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _is_busy(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return "locked" in text or "busy" in text
+
+
+def open_database(url: str) -> Database:
+    """Create (not connect) the engine for ``url``; the one place that picks a backend."""
+    if url.startswith("sqlite"):
+        from graphdrive.storage.metadata import sqlite
+
+        return Database(sqlite.create_engine(url), serialize_writes=True)
+    if url.startswith("postgresql"):
+        from graphdrive.storage.metadata import postgres
+
+        return Database(postgres.create_engine(url), serialize_writes=False)
+    raise ConfigurationError(f"Unsupported database URL scheme: {url.split(':', 1)[0]}")

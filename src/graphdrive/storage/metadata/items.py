@@ -1,0 +1,311 @@
+"""SQL for drives and items: every query the drive service runs, on one connection.
+
+Plain SQLAlchemy Core, portable between SQLite and PostgreSQL. Tree walks use recursive CTEs
+over ``parent_id``; folder sizes are kept up to date by adding deltas along the ancestor chain.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from graphdrive.domain.items import Drive, Item
+from graphdrive.exceptions import NameAlreadyExists
+from graphdrive.storage.metadata.schema import blobs, drives, items
+
+
+def new_id() -> str:
+    """A random, URL-safe item or drive id (120 bits, upper-case base32 like Graph's)."""
+    return base64.b32encode(secrets.token_bytes(15)).decode()
+
+
+_ITEM_COLUMNS = (
+    *items.c,
+    blobs.c.sha1,
+    blobs.c.quick_xor,
+)
+
+
+def _item_select() -> Select[Any]:
+    return select(*_ITEM_COLUMNS).select_from(
+        items.outerjoin(blobs, items.c.blob_key == blobs.c.key)
+    )
+
+
+def _to_item(row: Row[Any]) -> Item:
+    m = row._mapping
+    return Item(
+        id=m["id"],
+        drive_id=m["drive_id"],
+        parent_id=m["parent_id"],
+        name=m["name"],
+        is_folder=bool(m["is_folder"]),
+        size=int(m["size"]),
+        blob_key=m["blob_key"],
+        mime_type=m["mime_type"],
+        sha1=m["sha1"],
+        quick_xor=m["quick_xor"],
+        version=int(m["version"]),
+        content_version=int(m["content_version"]),
+        created_at=m["created_at"],
+        modified_at=m["modified_at"],
+        created_by_id=m["created_by_id"],
+        created_by_name=m["created_by_name"],
+        modified_by_id=m["modified_by_id"],
+        modified_by_name=m["modified_by_name"],
+        fs_created_at=m["fs_created_at"],
+        fs_modified_at=m["fs_modified_at"],
+    )
+
+
+def _to_drive(row: Row[Any]) -> Drive:
+    m = row._mapping
+    return Drive(
+        id=m["id"],
+        owner_id=m["owner_id"],
+        owner_name=m["owner_name"],
+        root_id=m["root_id"],
+        created_at=m["created_at"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Ancestor:
+    id: str
+    parent_id: str | None
+    name: str
+    is_folder: bool
+
+
+# Orderings for children listings: the column and whether it sorts case-insensitively.
+ORDER_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "name": items.c.name_key,
+    "lastModifiedDateTime": items.c.modified_at,
+    "size": items.c.size,
+}
+
+
+class ItemRepository:
+    """Drive and item persistence on one connection (inside a unit of work)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    # -- drives -------------------------------------------------------------------------
+    async def drive_by_owner(self, owner_id: str) -> Drive | None:
+        row = (await self.conn.execute(select(drives).where(drives.c.owner_id == owner_id))).first()
+        return _to_drive(row) if row else None
+
+    async def drive(self, drive_id: str) -> Drive | None:
+        row = (await self.conn.execute(select(drives).where(drives.c.id == drive_id))).first()
+        return _to_drive(row) if row else None
+
+    async def create_drive(self, owner_id: str, owner_name: str, now: datetime) -> Drive:
+        drive_id, root_id = "b!" + new_id().lower(), new_id()
+        await self.conn.execute(
+            insert(drives).values(
+                id=drive_id,
+                owner_id=owner_id,
+                owner_name=owner_name,
+                root_id=root_id,
+                created_at=now,
+            )
+        )
+        await self.conn.execute(
+            insert(items).values(
+                id=root_id,
+                drive_id=drive_id,
+                parent_id=None,
+                name="root",
+                name_key="root",
+                is_folder=True,
+                size=0,
+                version=1,
+                content_version=1,
+                created_at=now,
+                modified_at=now,
+                created_by_id=owner_id,
+                created_by_name=owner_name,
+                modified_by_id=owner_id,
+                modified_by_name=owner_name,
+            )
+        )
+        return Drive(drive_id, owner_id, owner_name, root_id, now)
+
+    # -- reading items ------------------------------------------------------------------
+    async def get(self, item_id: str) -> Item | None:
+        row = (await self.conn.execute(_item_select().where(items.c.id == item_id))).first()
+        return _to_item(row) if row else None
+
+    async def child(self, parent_id: str, key: str) -> Item | None:
+        stmt = _item_select().where(items.c.parent_id == parent_id, items.c.name_key == key)
+        row = (await self.conn.execute(stmt)).first()
+        return _to_item(row) if row else None
+
+    async def name_taken(self, parent_id: str, key: str) -> bool:
+        stmt = select(items.c.id).where(items.c.parent_id == parent_id, items.c.name_key == key)
+        return (await self.conn.execute(stmt)).first() is not None
+
+    async def keys_like(self, parent_id: str, prefix_key: str) -> set[str]:
+        """Name keys in a folder that start with ``prefix_key`` (for picking a free name)."""
+        stmt = select(items.c.name_key).where(
+            items.c.parent_id == parent_id,
+            func.substr(items.c.name_key, 1, len(prefix_key)) == prefix_key,
+        )
+        return set((await self.conn.execute(stmt)).scalars())
+
+    async def ancestors(self, item_id: str) -> list[Ancestor]:
+        """The item and its ancestors, nearest first, up to an item with no parent."""
+        chain = (
+            select(
+                items.c.id,
+                items.c.parent_id,
+                items.c.name,
+                items.c.is_folder,
+                literal(0, Integer).label("depth"),
+            )
+            .where(items.c.id == item_id)
+            .cte("chain", recursive=True)
+        )
+        chain = chain.union_all(
+            select(
+                items.c.id,
+                items.c.parent_id,
+                items.c.name,
+                items.c.is_folder,
+                (chain.c.depth + 1).label("depth"),
+            ).where(items.c.id == chain.c.parent_id)
+        )
+        rows = await self.conn.execute(
+            select(chain.c.id, chain.c.parent_id, chain.c.name, chain.c.is_folder).order_by(
+                chain.c.depth
+            )
+        )
+        return [Ancestor(r.id, r.parent_id, r.name, bool(r.is_folder)) for r in rows]
+
+    async def children(
+        self,
+        parent_id: str,
+        *,
+        order: str,
+        descending: bool,
+        after: tuple[Any, str] | None,
+        limit: int,
+    ) -> list[Item]:
+        column = ORDER_COLUMNS[order]
+        stmt = _item_select().where(items.c.parent_id == parent_id)
+        if after is not None:
+            value, last_id = after
+            if descending:
+                stmt = stmt.where(or_(column < value, and_(column == value, items.c.id < last_id)))
+            else:
+                stmt = stmt.where(or_(column > value, and_(column == value, items.c.id > last_id)))
+        if descending:
+            stmt = stmt.order_by(column.desc(), items.c.id.desc())
+        else:
+            stmt = stmt.order_by(column, items.c.id)
+        rows = await self.conn.execute(stmt.limit(limit))
+        return [_to_item(r) for r in rows]
+
+    async def child_counts(self, folder_ids: Sequence[str]) -> dict[str, int]:
+        if not folder_ids:
+            return {}
+        stmt = (
+            select(items.c.parent_id, func.count())
+            .where(items.c.parent_id.in_(folder_ids))
+            .group_by(items.c.parent_id)
+        )
+        return {pid: int(n) for pid, n in await self.conn.execute(stmt)}
+
+    # -- writing items ------------------------------------------------------------------
+    async def insert(self, **values: Any) -> None:
+        try:
+            await self.conn.execute(insert(items).values(**values))
+        except IntegrityError as exc:
+            raise NameAlreadyExists(
+                f"An item named '{values.get('name')}' already exists here."
+            ) from exc
+
+    async def update(self, item_id: str, **values: Any) -> None:
+        try:
+            await self.conn.execute(update(items).where(items.c.id == item_id).values(**values))
+        except IntegrityError as exc:
+            raise NameAlreadyExists("An item with that name already exists here.") from exc
+
+    async def add_size(self, item_ids: Iterable[str], delta: int) -> None:
+        ids = list(item_ids)
+        if delta and ids:
+            await self.conn.execute(
+                update(items).where(items.c.id.in_(ids)).values(size=items.c.size + delta)
+            )
+
+    async def touch(self, item_ids: Iterable[str], now: datetime) -> None:
+        ids = list(item_ids)
+        if ids:
+            await self.conn.execute(
+                update(items)
+                .where(items.c.id.in_(ids))
+                .values(modified_at=now, version=items.c.version + 1)
+            )
+
+    async def delete_subtree(self, item_id: str) -> list[str]:
+        """Delete an item and all its descendants; return the blob keys they referenced."""
+        tree = select(items.c.id).where(items.c.id == item_id).cte("tree", recursive=True)
+        tree = tree.union_all(select(items.c.id).where(items.c.parent_id == tree.c.id))
+        ids = select(tree.c.id)
+        keys = await self.conn.execute(
+            select(items.c.blob_key)
+            .where(items.c.id.in_(ids), items.c.blob_key.is_not(None))
+            .distinct()
+        )
+        blob_keys = [k for (k,) in keys]
+        await self.conn.execute(delete(items).where(items.c.id.in_(ids)))
+        return blob_keys
+
+    # -- blobs ----------------------------------------------------------------------------
+    async def ensure_blob(
+        self, key: str, size: int, sha1: str, quick_xor: str | None, now: datetime
+    ) -> None:
+        exists = await self.conn.execute(select(blobs.c.key).where(blobs.c.key == key))
+        if exists.first() is None:
+            await self.conn.execute(
+                insert(blobs).values(
+                    key=key, size=size, sha1=sha1, quick_xor=quick_xor, created_at=now
+                )
+            )
+
+    async def unreferenced_blobs(self, candidates: Iterable[str] | None = None) -> list[str]:
+        referenced = select(items.c.id).where(items.c.blob_key == blobs.c.key).exists()
+        stmt = select(blobs.c.key).where(~referenced)
+        if candidates is not None:
+            stmt = stmt.where(blobs.c.key.in_(list(candidates)))
+        return list((await self.conn.execute(stmt)).scalars())
+
+    async def forget_blobs(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self.conn.execute(delete(blobs).where(blobs.c.key.in_(keys)))
+
+    async def blob_known(self, key: str) -> bool:
+        row = await self.conn.execute(select(blobs.c.key).where(blobs.c.key == key))
+        return row.first() is not None

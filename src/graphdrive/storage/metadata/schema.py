@@ -1,0 +1,109 @@
+"""The metadata schema (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Alembic migrations in ``storage/migrations`` create exactly this; a test checks they agree.
+Items form a tree through ``parent_id``; a copy builds a new tree with set-based
+``INSERT … SELECT`` and publishes it by attaching its top item (see ``operations/copy.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+drives = Table(
+    "drives",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner_id", String(255), nullable=False, unique=True),
+    Column("owner_name", String(255), nullable=False),
+    Column("root_id", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("key", String(64), primary_key=True),  # sha256, lowercase hex
+    Column("size", BigInteger, nullable=False),
+    Column("sha1", String(40), nullable=False),
+    Column("quick_xor", String(28), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("drive_id", String(64), ForeignKey("drives.id", ondelete="CASCADE"), nullable=False),
+    # NULL for a drive's root and for the top of a copy that is not published yet.
+    Column("parent_id", String(64), ForeignKey("items.id"), nullable=True),
+    Column("name", Text, nullable=False),
+    Column("name_key", Text, nullable=False),  # casefolded: names are case-insensitive
+    Column("is_folder", Boolean, nullable=False),
+    Column("size", BigInteger, nullable=False, default=0),  # folders: total of descendants
+    Column("blob_key", String(64), ForeignKey("blobs.key"), nullable=True),
+    Column("mime_type", String(255), nullable=True),
+    Column("version", Integer, nullable=False, default=1),
+    Column("content_version", Integer, nullable=False, default=1),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("modified_at", UTCDateTime(), nullable=False),
+    Column("created_by_id", String(255), nullable=False),
+    Column("created_by_name", String(255), nullable=False),
+    Column("modified_by_id", String(255), nullable=False),
+    Column("modified_by_name", String(255), nullable=False),
+    Column("fs_created_at", UTCDateTime(), nullable=True),
+    Column("fs_modified_at", UTCDateTime(), nullable=True),
+    Index("uq_items_parent_id_name_key", "parent_id", "name_key", unique=True),
+    Index("ix_items_blob_key", "blob_key"),
+    Index("ix_items_drive_id", "drive_id"),
+)
