@@ -9,10 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from graphdrive.auth import DevTokens, JwksVerifier, TokenVerifier, load_or_create_secret
+from graphdrive.operations.actions import ActionRegistry
+from graphdrive.operations.copy import CopyAction
+from graphdrive.operations.tokens import MonitorTokens
+from graphdrive.operations.worker import WorkerPool
 from graphdrive.service.blob_gc import BlobCollector
 from graphdrive.service.content import ContentService, DownloadLinks
 from graphdrive.service.drives import DriveService
 from graphdrive.service.items import ItemService
+from graphdrive.service.operations import OperationService
 from graphdrive.settings import Settings
 from graphdrive.storage.blobs import BlobStore, open_blob_store
 from graphdrive.storage.metadata.database import Database, open_database
@@ -31,8 +36,14 @@ class Container:
     items: ItemService
     content: ContentService
     collector: BlobCollector
+    operations: OperationService
+    workers: WorkerPool
+
+    async def start_workers(self) -> None:
+        await self.workers.start()
 
     async def close(self) -> None:
+        await self.workers.stop()
         await self.db.dispose()
 
 
@@ -59,6 +70,16 @@ async def build(settings: Settings, *, apply_migrations: bool = True) -> Contain
         )
     collector = BlobCollector(db, blobs)
     drives = DriveService(db)
+    registry = ActionRegistry(CopyAction(db, settings.copy_batch_size))
+    workers = WorkerPool(
+        db,
+        registry,
+        size=settings.workers,
+        lease_seconds=settings.lease_seconds,
+        retention_seconds=settings.monitor_retention_seconds,
+        max_attempts=settings.max_attempts,
+        max_per_owner=settings.max_active_operations_per_user,
+    )
     return Container(
         settings=settings,
         db=db,
@@ -72,4 +93,14 @@ async def build(settings: Settings, *, apply_migrations: bool = True) -> Contain
             db, blobs, drives, collector, max_upload_bytes=settings.max_upload_bytes
         ),
         collector=collector,
+        operations=OperationService(
+            db,
+            drives,
+            MonitorTokens(secret),
+            registry,
+            notify=workers.notify,
+            max_per_owner=settings.max_active_operations_per_user,
+            retention_seconds=settings.monitor_retention_seconds,
+        ),
+        workers=workers,
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,37 +37,104 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface [env: GRAPHDRIVE_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [env: GRAPHDRIVE_PORT]")] = None,
     data_dir: DataDir = None,
+    workers: Annotated[
+        int | None, typer.Option(help="In-process workers; 0 = API only [env: GRAPHDRIVE_WORKERS]")
+    ] = None,
+    monitor_port: Annotated[
+        int | None,
+        typer.Option(help="Also serve the monitor on this port [env: GRAPHDRIVE_MONITOR_PORT]"),
+    ] = None,
 ) -> None:
-    """Serve the drive API (SQLite + local files by default)."""
-    import uvicorn
-
-    from graphdrive.api.app import create_app
+    """Serve the drive API (SQLite + local files by default) with in-process workers."""
     from graphdrive.auth import DevTokens
     from graphdrive.bootstrap import server_secret
 
-    settings = load_settings(host=host, port=port, data_dir=data_dir)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    settings = load_settings(
+        host=host, port=port, data_dir=data_dir, workers=workers, monitor_port=monitor_port
     )
+    _configure_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
-    token = DevTokens(server_secret(settings)).issue("dev")
+    dev_token = DevTokens(server_secret(settings)).issue("dev")
     typer.echo(
         f"graphdrive {_version()} serving {base}/v1.0  (data: {settings.data_dir.resolve()})\n"
         f"API docs: {base}/docs\n"
-        f"Development token for user 'dev' (more: graphdrive token --user NAME):\n{token}\n"
-        f"Try:\n  curl -H 'Authorization: Bearer {token}' {base}/v1.0/me/drive/root/children\n",
-        err=False,
+        f"Development token for user 'dev' (more: graphdrive token --user NAME):\n"
+        f"{dev_token}\n"
+        f"Try:\n  curl -H 'Authorization: Bearer {dev_token}' {base}/v1.0/me/drive/root/children\n"
     )
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=False,
-        timeout_graceful_shutdown=10,
+    asyncio.run(_serve(settings, api=True, monitor_port=settings.monitor_port))
+
+
+@app.command()
+def monitor(
+    host: Annotated[str | None, typer.Option(help="Interface [env: GRAPHDRIVE_HOST]")] = None,
+    port: Annotated[int, typer.Option(help="Port of the monitor listener")] = 8081,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve only the monitor (``/monitor/{token}``), e.g. on its own host."""
+    settings = load_settings(host=host, data_dir=data_dir, workers=0)
+    _configure_logging(settings)
+    asyncio.run(_serve(settings, api=False, monitor_port=port))
+
+
+async def _serve(settings: Settings, *, api: bool, monitor_port: int | None) -> None:
+    """Run the API and/or monitor listeners on one event loop, sharing one container."""
+    import signal
+
+    import uvicorn
+
+    from graphdrive import bootstrap
+    from graphdrive.api.app import create_app, create_monitor_app
+
+    class Server(uvicorn.Server):
+        # Signals are handled once below for every listener.
+        def install_signal_handlers(self) -> None:
+            return None
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    container = await bootstrap.build(settings)
+    apps: list[tuple[Any, int]] = []
+    if api:
+        apps.append((create_app(settings, container), settings.port))
+    if monitor_port:
+        apps.append((create_monitor_app(settings, container), monitor_port))
+    servers = [
+        Server(
+            uvicorn.Config(
+                asgi,
+                host=settings.host,
+                port=listen_port,
+                log_level=settings.log_level.lower(),
+                timeout_graceful_shutdown=10,
+                log_config=None,
+            )
+        )
+        for asgi, listen_port in apps
+    ]
+
+    def stop() -> None:
+        for server in servers:
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    if api:
+        await container.start_workers()
+    try:
+        await asyncio.gather(*(server.serve() for server in servers))
+    finally:
+        await container.close()
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    uvicorn.Server(config).run()
 
 
 @app.command()

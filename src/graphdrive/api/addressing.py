@@ -51,10 +51,12 @@ class AddressingMiddleware:
         if scope["type"] == "http":
             path, segments = normalise(scope["path"])
             if path != scope["path"] or segments is not None:
+                original = scope["path"]
                 scope = dict(scope)
                 scope["path"] = path
                 scope["raw_path"] = quote(path).encode()
                 state = dict(scope.get("state") or {})
                 state["item_path"] = segments or ()
+                state["original_path"] = original
                 scope["state"] = state
         await self.app(scope, receive, send)

@@ -10,19 +10,26 @@ from fastapi import FastAPI
 from graphdrive import __version__, bootstrap
 from graphdrive.api.addressing import AddressingMiddleware
 from graphdrive.api.errors import RequestIdMiddleware, install_error_handlers
-from graphdrive.api.routes import content, drives, health, items
+from graphdrive.api.routes import content, copy, drives, health, items, monitor, operations
 from graphdrive.settings import Settings
 
 DRIVE_PREFIXES = ("/v1.0/me/drive", "/v1.0/drives/{drive_id}")
 
 
-def create_app(settings: Settings, container: bootstrap.Container | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    container: bootstrap.Container | None = None,
+    *,
+    run_workers: bool = True,
+) -> FastAPI:
     """Build the app; the container is built on start-up unless one is handed in."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = container is None
         app.state.container = container or await bootstrap.build(settings)
+        if owned and run_workers:
+            await app.state.container.start_workers()
         try:
             yield
         finally:
@@ -44,8 +51,33 @@ def create_app(settings: Settings, container: bootstrap.Container | None = None)
     for prefix in DRIVE_PREFIXES:
         app.include_router(items.router, prefix=prefix)
         app.include_router(content.router, prefix=prefix)
+        app.include_router(copy.router, prefix=prefix)
+    app.include_router(operations.router)
     app.include_router(content.downloads)
+    app.include_router(monitor.router)
     # Outermost first: ids exist before addressing rewrites the path.
     app.add_middleware(AddressingMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def create_monitor_app(settings: Settings, container: bootstrap.Container | None = None) -> FastAPI:
+    """The monitor alone, for its own listener (another port or host); runs no workers."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = container is None
+        app.state.container = container or await bootstrap.build(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.container.close()
+
+    app = FastAPI(title="graphdrive monitor", version=__version__, lifespan=lifespan)
+    app.state.role = "monitor"
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(monitor.router)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -33,6 +33,16 @@ def base_url(request: Request) -> str:
     return (configured or str(request.base_url)).rstrip("/")
 
 
+def api_base(request: Request) -> str:
+    """Where the API lives, also when asked on the monitor's own listener."""
+    settings = container(request).settings
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    if getattr(request.app.state, "role", "api") == "monitor":
+        return f"http://{settings.host}:{settings.port}"
+    return base_url(request)
+
+
 def select_fields(request: Request) -> set[str] | None:
     raw = request.query_params.get("$select") or request.query_params.get("select")
     return {f.strip() for f in raw.split(",")} if raw else None
@@ -45,3 +55,22 @@ def render_item(request: Request, loc: Located, drive: Drive) -> dict[str, Any]:
 
 def download_url(request: Request, item: Item) -> str:
     return f"{base_url(request)}/download/{container(request).downloads.token(item)}"
+
+
+def original_path(request: Request) -> str:
+    """The path as the client sent it (before addressing normalised it)."""
+    path = request.scope.get("state", {}).get("original_path")
+    return path if isinstance(path, str) else request.url.path
+
+
+def monitor_base(request: Request) -> str:
+    settings = container(request).settings
+    if settings.monitor_url:
+        return settings.monitor_url.rstrip("/")
+    if settings.monitor_port:
+        return f"http://{settings.host}:{settings.monitor_port}"
+    return base_url(request)
+
+
+def monitor_url(request: Request, token: str) -> str:
+    return f"{monitor_base(request)}/monitor/{token}"

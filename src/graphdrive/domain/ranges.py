@@ -23,17 +23,21 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         if first == "":
             suffix = int(last)
             if suffix <= 0 or size == 0:
-                raise InvalidRange("The requested range is not satisfiable.")
+                raise _unsatisfiable(size)
             return max(size - suffix, 0), size
         start = int(first)
-        end = int(last) + 1 if last else size
+        end = int(last) + 1 if last else None
     except ValueError:
         return None
-    if start < 0 or end <= start:
+    if start < 0 or (end is not None and end <= start):
         return None
     if start >= size:
-        raise InvalidRange(
-            "The requested range is not satisfiable.",
-            headers={"Content-Range": f"bytes */{size}"},
-        )
-    return start, min(end, size)
+        raise _unsatisfiable(size)
+    return start, min(end if end is not None else size, size)
+
+
+def _unsatisfiable(size: int) -> InvalidRange:
+    return InvalidRange(
+        "The requested range is not satisfiable.",
+        headers={"Content-Range": f"bytes */{size}"},
+    )

@@ -22,7 +22,7 @@ from graphdrive.exceptions import (
 from graphdrive.service.blob_gc import BlobCollector
 from graphdrive.service.clock import utcnow
 from graphdrive.service.drives import Address, DriveService, locate, located, split_parent
-from graphdrive.service.items import check_if_match, free_name
+from graphdrive.service.items import check_if_match
 from graphdrive.storage.blobs import BlobStore, StagedBlob
 from graphdrive.storage.metadata.database import Database
 from graphdrive.storage.metadata.items import ItemRepository, new_id
@@ -178,7 +178,7 @@ class _FileWrite:
         if existing is not None:
             if self.conflict is not ConflictBehavior.RENAME:
                 raise NameAlreadyExists(f"An item named '{name}' already exists.")
-            name = await free_name(self.repo, parent.id, name, is_folder=False)
+            name = await self.repo.free_name(parent.id, name, is_folder=False)
         check_if_match_absent(self.if_match)
         item_id = new_id()
         await self.repo.ensure_blob(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from graphdrive.auth import Principal
 from graphdrive.domain.conflicts import ConflictBehavior
 from graphdrive.domain.items import Drive, Item, Located
-from graphdrive.domain.names import first_free_name, name_key, validate_name
+from graphdrive.domain.names import name_key, validate_name
 from graphdrive.exceptions import InvalidRequest, NameAlreadyExists, PreconditionFailed
 from graphdrive.service.blob_gc import BlobCollector
 from graphdrive.service.clock import utcnow
@@ -67,6 +68,9 @@ def _decode_token(token: str, order: str, desc: bool) -> tuple[Any, str]:
         t_order, t_desc, value, last_id = json.loads(raw)
         if (t_order, t_desc) != (order, desc) or not isinstance(last_id, str):
             raise ValueError("token/order mismatch")
+        expected = {"name": str, "size": int, "lastModifiedDateTime": str}[order]
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise TypeError("cursor value of the wrong type")
         if order == "lastModifiedDateTime":
             value = datetime.fromisoformat(value)
         return value, last_id
@@ -74,10 +78,13 @@ def _decode_token(token: str, order: str, desc: bool) -> tuple[Any, str]:
         raise InvalidRequest("The $skiptoken is not valid for this request.") from exc
 
 
+_ETAG = re.compile(r'"[^"]*"')
+
+
 def check_if_match(item: Item, if_match: str | None) -> None:
     if if_match is None or if_match.strip() == "*":
         return
-    tags = {t.strip() for t in if_match.split(",")}
+    tags = set(_ETAG.findall(if_match)) or {if_match.strip()}
     if item.etag not in tags and item.ctag not in tags:
         raise PreconditionFailed("The item has changed since the eTag given in If-Match.")
 
@@ -132,9 +139,9 @@ class ItemService:
                 if conflict is ConflictBehavior.FAIL:
                     raise NameAlreadyExists(f"An item named '{name}' already exists.")
                 if conflict is ConflictBehavior.RENAME:
-                    name = await free_name(repo, parent.item.id, name, is_folder=True)
+                    name = await repo.free_name(parent.item.id, name, is_folder=True)
                 else:
-                    freed = await remove_item(repo, existing)
+                    freed = await repo.remove(existing)
             item_id = new_id()
             await repo.insert(
                 id=item_id,
@@ -202,7 +209,7 @@ class ItemService:
                 clash = await repo.child(parent_id, name_key(name))
                 if clash is not None and clash.id != item.id:
                     if conflict is ConflictBehavior.RENAME:
-                        name = await free_name(repo, parent_id, name, is_folder=item.is_folder)
+                        name = await repo.free_name(parent_id, name, is_folder=item.is_folder)
                     else:
                         raise NameAlreadyExists(f"An item named '{name}' already exists.")
             if moved and item.parent_id is not None and parent_id is not None:
@@ -239,19 +246,5 @@ class ItemService:
             if target.item.is_root:
                 raise InvalidRequest("The root folder cannot be deleted.")
             check_if_match(target.item, if_match)
-            freed = await remove_item(repo, target.item)
+            freed = await repo.remove(target.item)
         await self.collector.collect(freed)
-
-
-async def free_name(repo: ItemRepository, parent_id: str, name: str, *, is_folder: bool) -> str:
-    stem = name.rsplit(".", 1)[0] if not is_folder and "." in name[1:] else name
-    taken = await repo.keys_like(parent_id, name_key(stem))
-    return first_free_name(name, is_folder=is_folder, taken=taken.__contains__)
-
-
-async def remove_item(repo: ItemRepository, item: Item) -> list[str]:
-    """Delete ``item`` with its subtree, fix ancestor sizes; return blob keys to collect."""
-    if item.parent_id is not None:
-        chain = [a.id for a in await repo.ancestors(item.parent_id)]
-        await repo.add_size(chain, -item.size)
-    return await repo.delete_subtree(item.id)

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from graphdrive.api.deps import address, base_url, container, principal, render_item
+from graphdrive.api.deps import (
+    address,
+    base_url,
+    container,
+    original_path,
+    principal,
+    render_item,
+)
+from graphdrive.auth import Principal
 from graphdrive.domain.conflicts import ConflictBehavior
 from graphdrive.exceptions import InvalidRequest
 from graphdrive.service.items import ItemChanges
@@ -72,8 +80,9 @@ def parse_reference_path(path: str) -> tuple[str, ...]:
 
 
 @router.get("/items/{item_id}", summary="Get an item (by id, root, or path)")
-async def get_item(request: Request, item_id: str) -> dict[str, Any]:
-    who = await principal(request)
+async def get_item(
+    request: Request, item_id: str, who: Principal = Depends(principal)
+) -> dict[str, Any]:
     who.require_read()
     drive, loc = await container(request).drives.locate(who, address(request, item_id))
     return render_item(request, loc, drive)
@@ -86,8 +95,8 @@ async def list_children(
     top: int | None = Query(default=None, alias="$top", ge=1),
     orderby: str | None = Query(default=None, alias="$orderby"),
     skiptoken: str | None = Query(default=None, alias="$skiptoken"),
+    who: Principal = Depends(principal),
 ) -> dict[str, Any]:
-    who = await principal(request)
     who.require_read()
     c = container(request)
     top = min(top or int(request.query_params.get("top") or c.settings.page_size), 1000)
@@ -99,13 +108,16 @@ async def list_children(
     if page.next_token:
         params = {k: v for k, v in request.query_params.items() if k != "$skiptoken"}
         params["$skiptoken"] = page.next_token
-        body["@odata.nextLink"] = f"{base_url(request)}{request.url.path}?{urlencode(params)}"
+        body["@odata.nextLink"] = (
+            f"{base_url(request)}{quote(original_path(request))}?{urlencode(params)}"
+        )
     return body
 
 
 @router.post("/items/{item_id}/children", status_code=201, summary="Create a folder")
-async def create_folder(request: Request, item_id: str, body: NewFolder) -> Response:
-    who = await principal(request)
+async def create_folder(
+    request: Request, item_id: str, body: NewFolder, who: Principal = Depends(principal)
+) -> Response:
     if body.folder is None:
         raise InvalidRequest('Only folders can be created here: include "folder": {}.')
     conflict = ConflictBehavior.parse(
@@ -117,8 +129,9 @@ async def create_folder(request: Request, item_id: str, body: NewFolder) -> Resp
 
 
 @router.patch("/items/{item_id}", summary="Rename, move, or set fileSystemInfo")
-async def update_item(request: Request, item_id: str, body: ItemUpdate) -> dict[str, Any]:
-    who = await principal(request)
+async def update_item(
+    request: Request, item_id: str, body: ItemUpdate, who: Principal = Depends(principal)
+) -> dict[str, Any]:
     ref = body.parent_reference
     fsi = body.file_system_info
     changes = ItemChanges(
@@ -143,8 +156,9 @@ async def update_item(request: Request, item_id: str, body: ItemUpdate) -> dict[
 
 
 @router.delete("/items/{item_id}", status_code=204, summary="Delete an item (recursively)")
-async def delete_item(request: Request, item_id: str) -> Response:
-    who = await principal(request)
+async def delete_item(
+    request: Request, item_id: str, who: Principal = Depends(principal)
+) -> Response:
     await container(request).items.delete(
         who, address(request, item_id), if_match=request.headers.get("if-match")
     )

@@ -31,8 +31,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphdrive.domain.items import Drive, Item
+from graphdrive.domain.names import first_free_name, name_key
 from graphdrive.exceptions import NameAlreadyExists
-from graphdrive.storage.metadata.schema import blobs, drives, items
+from graphdrive.storage.metadata.schema import blobs, copy_nodes, drives, items
 
 
 def new_id() -> str:
@@ -283,6 +284,19 @@ class ItemRepository:
         await self.conn.execute(delete(items).where(items.c.id.in_(ids)))
         return blob_keys
 
+    async def free_name(self, parent_id: str, name: str, *, is_folder: bool) -> str:
+        """``name`` if free in the folder, else the lowest free ``name N`` (``report 1.txt``)."""
+        stem = name.rsplit(".", 1)[0] if not is_folder and "." in name[1:] else name
+        taken = await self.keys_like(parent_id, name_key(stem))
+        return first_free_name(name, is_folder=is_folder, taken=taken.__contains__)
+
+    async def remove(self, item: Item) -> list[str]:
+        """Delete ``item`` with its subtree and fix ancestor sizes; return blob keys to collect."""
+        if item.parent_id is not None:
+            chain = [a.id for a in await self.ancestors(item.parent_id)]
+            await self.add_size(chain, -item.size)
+        return await self.delete_subtree(item.id)
+
     # -- blobs ----------------------------------------------------------------------------
     async def ensure_blob(
         self, key: str, size: int, sha1: str, quick_xor: str | None, now: datetime
@@ -297,7 +311,8 @@ class ItemRepository:
 
     async def unreferenced_blobs(self, candidates: Iterable[str] | None = None) -> list[str]:
         referenced = select(items.c.id).where(items.c.blob_key == blobs.c.key).exists()
-        stmt = select(blobs.c.key).where(~referenced)
+        snapshotted = select(copy_nodes.c.op_id).where(copy_nodes.c.blob_key == blobs.c.key)
+        stmt = select(blobs.c.key).where(~referenced, ~snapshotted.exists())
         if candidates is not None:
             stmt = stmt.where(blobs.c.key.in_(list(candidates)))
         return list((await self.conn.execute(stmt)).scalars())

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -106,4 +107,63 @@ items = Table(
     Index("uq_items_parent_id_name_key", "parent_id", "name_key", unique=True),
     Index("ix_items_blob_key", "blob_key"),
     Index("ix_items_drive_id", "drive_id"),
+)
+
+# -- long-running operations --------------------------------------------------------------
+# The operations table is the source of truth of the engine: status, progress, checkpoint,
+# lease and attempts all live in the row, so any worker process can resume any operation.
+operations = Table(
+    "operations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("action", String(64), nullable=False),  # registered action name, e.g. "copy"
+    Column("owner_id", String(255), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("params", Text, nullable=False),  # JSON
+    Column("checkpoint", Text, nullable=True),  # JSON, owned by the action
+    Column("monitor_hash", String(64), nullable=True, unique=True),  # sha256 of the token
+    Column("idempotency_key", String(255), nullable=True),
+    Column("request_hash", String(64), nullable=True),
+    Column("total_items", BigInteger, nullable=False, default=0),
+    Column("done_items", BigInteger, nullable=False, default=0),
+    Column("total_bytes", BigInteger, nullable=False, default=0),
+    Column("done_bytes", BigInteger, nullable=False, default=0),
+    Column("percent", Float, nullable=False, default=0.0),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expires_at", UTCDateTime(), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("resource_id", String(64), nullable=True),
+    Column("resource_drive_id", String(64), nullable=True),
+    Column("error_code", String(64), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Index("ix_operations_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_operations_owner_id_created_at", "owner_id", "created_at"),
+    Index("uq_operations_owner_id_idempotency_key", "owner_id", "idempotency_key", unique=True),
+)
+
+# A copy's frozen view of its source tree, one row per item, in parent-before-child order
+# (``seq``). Built in one statement when the copy starts; the copy then inserts items from it
+# batch by batch, so a resumed copy continues at its checkpoint from the same snapshot.
+copy_nodes = Table(
+    "copy_nodes",
+    metadata,
+    Column("op_id", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("parent_seq", BigInteger, nullable=True),  # NULL: a top item of the copy
+    Column("src_id", String(64), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("name_key", Text, nullable=False),
+    Column("is_folder", Boolean, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("blob_key", String(64), nullable=True),
+    Column("mime_type", String(255), nullable=True),
+    Column("fs_created_at", UTCDateTime(), nullable=True),
+    Column("fs_modified_at", UTCDateTime(), nullable=True),
+    Index("ix_copy_nodes_blob_key", "blob_key"),
 )

@@ -1,0 +1,1 @@
+"""The long-running-action engine: see README.md in this folder."""

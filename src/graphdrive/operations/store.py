@@ -1,0 +1,272 @@
+"""SQL for the operations table: create, claim, advance, finish, cancel, list.
+
+Every method runs on a connection inside the caller's unit of work, so an action's batch of
+work and the progress that describes it commit together. Claims are one atomic statement
+(``UPDATE … WHERE id = (SELECT … LIMIT 1) RETURNING``; ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL); a lease is only renewed or released by the worker that holds it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from graphdrive.operations.model import (
+    CLAIMABLE,
+    FINISHED,
+    LeaseLost,
+    Operation,
+    OperationStatus,
+    progress_percent,
+)
+from graphdrive.storage.metadata.schema import operations as ops
+
+_ACTIVE = (OperationStatus.IN_PROGRESS, OperationStatus.DELETE_PENDING)
+
+
+class OperationStore:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def create(self, **values: Any) -> None:
+        values["params"] = json.dumps(values["params"], sort_keys=True)
+        values.setdefault("status", OperationStatus.NOT_STARTED.value)
+        for column in ("total_items", "done_items", "total_bytes", "done_bytes", "attempts"):
+            values.setdefault(column, 0)
+        values.setdefault("percent", 0.0)
+        values.setdefault("cancel_requested", False)
+        await self.conn.execute(insert(ops).values(**values))
+
+    async def get(self, op_id: str) -> Operation | None:
+        row = (await self.conn.execute(select(ops).where(ops.c.id == op_id))).first()
+        return Operation.from_row(row._mapping) if row else None
+
+    async def by_monitor_hash(self, monitor_hash: str) -> Operation | None:
+        stmt = select(ops).where(ops.c.monitor_hash == monitor_hash)
+        row = (await self.conn.execute(stmt)).first()
+        return Operation.from_row(row._mapping) if row else None
+
+    async def by_idempotency_key(self, owner_id: str, key: str) -> tuple[Operation, str] | None:
+        stmt = select(ops).where(ops.c.owner_id == owner_id, ops.c.idempotency_key == key)
+        row = (await self.conn.execute(stmt)).first()
+        if row is None:
+            return None
+        return Operation.from_row(row._mapping), row._mapping["request_hash"] or ""
+
+    async def forget_idempotency_key(self, op_id: str) -> None:
+        await self.conn.execute(
+            update(ops).where(ops.c.id == op_id).values(idempotency_key=None, request_hash=None)
+        )
+
+    async def active_count(self, owner_id: str) -> int:
+        stmt = select(func.count()).where(ops.c.owner_id == owner_id, ops.c.status.in_(_ACTIVE))
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def list_for_owner(
+        self,
+        owner_id: str,
+        *,
+        statuses: list[str] | None,
+        before: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Operation]:
+        stmt = select(ops).where(ops.c.owner_id == owner_id)
+        if statuses:
+            stmt = stmt.where(ops.c.status.in_(statuses))
+        if before is not None:
+            at, last_id = before
+            stmt = stmt.where(
+                or_(ops.c.created_at < at, and_(ops.c.created_at == at, ops.c.id < last_id))
+            )
+        stmt = stmt.order_by(ops.c.created_at.desc(), ops.c.id.desc()).limit(limit)
+        return [Operation.from_row(r._mapping) for r in await self.conn.execute(stmt)]
+
+    # -- the worker's side ------------------------------------------------------------------
+    async def claim(
+        self, worker_id: str, now: datetime, lease_seconds: float, max_per_owner: int
+    ) -> Operation | None:
+        """Take the oldest runnable operation whose lease is free or expired."""
+        busy = (
+            select(ops.c.owner_id)
+            .where(
+                ops.c.status.in_(_ACTIVE),
+                ops.c.lease_expires_at.is_not(None),
+                ops.c.lease_expires_at >= now,
+            )
+            .group_by(ops.c.owner_id)
+            .having(func.count() >= max_per_owner)
+        )
+        free_lease = or_(ops.c.lease_expires_at.is_(None), ops.c.lease_expires_at < now)
+        candidate = (
+            select(ops.c.id)
+            .where(
+                ops.c.status.in_(CLAIMABLE),
+                ops.c.next_attempt_at <= now,
+                free_lease,
+                # Rescues (already in progress) go first; new work waits for the owner's limit.
+                or_(ops.c.status != OperationStatus.NOT_STARTED, ops.c.owner_id.not_in(busy)),
+            )
+            .order_by(ops.c.created_at)
+            .limit(1)
+        )
+        if self.conn.dialect.name == "postgresql":
+            candidate = candidate.with_for_update(skip_locked=True)
+        stmt = (
+            update(ops)
+            .where(ops.c.id == candidate.scalar_subquery(), free_lease)
+            .values(
+                status=func.coalesce(
+                    func.nullif(ops.c.status, OperationStatus.NOT_STARTED.value),
+                    OperationStatus.IN_PROGRESS.value,
+                ),
+                lease_owner=worker_id,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                attempts=ops.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(*ops.c)
+        )
+        row = (await self.conn.execute(stmt)).first()
+        return Operation.from_row(row._mapping) if row else None
+
+    async def advance(
+        self,
+        op: Operation,
+        worker_id: str,
+        now: datetime,
+        lease_seconds: float,
+        *,
+        items: int = 0,
+        bytes_: int = 0,
+        totals: tuple[int, int] | None = None,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> tuple[Operation, bool]:
+        """Record progress and renew the lease; returns the operation and "cancel requested".
+
+        Raises :class:`LeaseLost` if this worker no longer holds the lease.
+        """
+        total_items, total_bytes = totals or (op.total_items, op.total_bytes)
+        done_items, done_bytes = op.done_items + items, op.done_bytes + bytes_
+        percent = max(
+            op.percent, progress_percent(done_items, total_items, done_bytes, total_bytes)
+        )
+        values: dict[str, Any] = {
+            "done_items": done_items,
+            "done_bytes": done_bytes,
+            "total_items": total_items,
+            "total_bytes": total_bytes,
+            "percent": percent,
+            "lease_expires_at": now + timedelta(seconds=lease_seconds),
+            "updated_at": now,
+        }
+        if checkpoint is not None:
+            values["checkpoint"] = json.dumps(checkpoint)
+        stmt = (
+            update(ops)
+            .where(ops.c.id == op.id, ops.c.lease_owner == worker_id)
+            .values(**values)
+            .returning(ops.c.cancel_requested)
+        )
+        row = (await self.conn.execute(stmt)).first()
+        if row is None:
+            raise LeaseLost(op.id)
+        cancel = bool(row[0])
+        new = replace(
+            op,
+            done_items=done_items,
+            done_bytes=done_bytes,
+            total_items=total_items,
+            total_bytes=total_bytes,
+            percent=percent,
+            lease_expires_at=values["lease_expires_at"],
+            updated_at=now,
+            checkpoint=op.checkpoint if checkpoint is None else checkpoint,
+            cancel_requested=cancel,
+        )
+        return new, cancel
+
+    async def finish(
+        self,
+        op: Operation,
+        worker_id: str | None,
+        status: OperationStatus,
+        now: datetime,
+        retention_seconds: float,
+        *,
+        resource_id: str | None = None,
+        resource_drive_id: str | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        if status not in FINISHED:
+            raise ValueError(f"{status} is not a finished status")
+        stmt = update(ops).where(ops.c.id == op.id)
+        if worker_id is not None:
+            stmt = stmt.where(ops.c.lease_owner == worker_id)
+        values: dict[str, Any] = {
+            "status": status.value,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "updated_at": now,
+            "finished_at": now,
+            "expires_at": now + timedelta(seconds=retention_seconds),
+            "resource_id": resource_id,
+            "resource_drive_id": resource_drive_id,
+            "error_code": error_code,
+            "error_message": error_message,
+        }
+        if status is OperationStatus.COMPLETED:
+            values.update(percent=100.0, done_items=op.total_items, done_bytes=op.total_bytes)
+        result = await self.conn.execute(stmt.values(**values))
+        if result.rowcount == 0:
+            raise LeaseLost(op.id)
+
+    async def release(
+        self, op: Operation, worker_id: str, now: datetime, *, retry_at: datetime | None = None
+    ) -> None:
+        """Give the lease back (shutdown, or a transient error with a retry time)."""
+        await self.conn.execute(
+            update(ops)
+            .where(ops.c.id == op.id, ops.c.lease_owner == worker_id)
+            .values(
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=retry_at or now,
+                updated_at=now,
+            )
+        )
+
+    # -- the owner's side -------------------------------------------------------------------
+    async def request_cancel(self, op: Operation, now: datetime, retention: float) -> None:
+        """Ask to cancel: queued work ends at once, running work goes through deletePending."""
+        if op.status is OperationStatus.NOT_STARTED:
+            stmt = (
+                update(ops)
+                .where(ops.c.id == op.id, ops.c.status == OperationStatus.NOT_STARTED.value)
+                .values(
+                    status=OperationStatus.CANCELLED.value,
+                    cancel_requested=True,
+                    updated_at=now,
+                    finished_at=now,
+                    expires_at=now + timedelta(seconds=retention),
+                )
+            )
+            if (await self.conn.execute(stmt)).rowcount:
+                return
+        await self.conn.execute(
+            update(ops)
+            .where(ops.c.id == op.id, ops.c.status.in_((*_ACTIVE, OperationStatus.NOT_STARTED)))
+            .values(
+                status=OperationStatus.DELETE_PENDING.value,
+                cancel_requested=True,
+                updated_at=now,
+            )
+        )
+
+    async def revoke_monitor(self, op_id: str) -> None:
+        await self.conn.execute(update(ops).where(ops.c.id == op_id).values(monitor_hash=None))
