@@ -72,7 +72,7 @@ def _decode_token(token: str, order: str, desc: bool) -> tuple[Any, str]:
         if not isinstance(value, expected) or isinstance(value, bool):
             raise TypeError("cursor value of the wrong type")
         if order == "lastModifiedDateTime":
-            value = datetime.fromisoformat(value)
+            return datetime.fromisoformat(str(value)), last_id
         return value, last_id
     except (ValueError, TypeError) as exc:
         raise InvalidRequest("The $skiptoken is not valid for this request.") from exc

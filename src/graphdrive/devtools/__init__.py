@@ -1,0 +1,1 @@
+"""Tools for developers: bulk-loading synthetic trees for benchmarks and crash tests."""
