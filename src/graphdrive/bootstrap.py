@@ -17,6 +17,7 @@ from graphdrive.service.blob_gc import BlobCollector
 from graphdrive.service.content import ContentService, DownloadLinks
 from graphdrive.service.drives import DriveService
 from graphdrive.service.items import ItemService
+from graphdrive.service.janitor import Janitor
 from graphdrive.service.operations import OperationService
 from graphdrive.settings import Settings
 from graphdrive.storage.blobs import BlobStore, open_blob_store
@@ -38,11 +39,15 @@ class Container:
     collector: BlobCollector
     operations: OperationService
     workers: WorkerPool
+    janitor: Janitor
 
     async def start_workers(self) -> None:
+        """Start the in-process worker pool and housekeeping (the API process's background)."""
         await self.workers.start()
+        self.janitor.start()
 
     async def close(self) -> None:
+        await self.janitor.stop()
         await self.workers.stop()
         await self.db.dispose()
 
@@ -103,4 +108,5 @@ async def build(settings: Settings, *, apply_migrations: bool = True) -> Contain
             retention_seconds=settings.monitor_retention_seconds,
         ),
         workers=workers,
+        janitor=Janitor(db, blobs, collector),
     )

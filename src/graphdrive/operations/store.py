@@ -270,3 +270,11 @@ class OperationStore:
 
     async def revoke_monitor(self, op_id: str) -> None:
         await self.conn.execute(update(ops).where(ops.c.id == op_id).values(monitor_hash=None))
+
+
+async def purge_expired(conn: AsyncConnection, now: datetime) -> int:
+    """Delete finished operations whose retention has passed (their monitors already 404)."""
+    result = await conn.execute(
+        ops.delete().where(ops.c.expires_at.is_not(None), ops.c.expires_at < now)
+    )
+    return int(result.rowcount)

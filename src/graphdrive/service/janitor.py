@@ -1,0 +1,58 @@
+"""Periodic housekeeping: expired operations, unreferenced blobs, stale staging data."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from graphdrive.operations.store import purge_expired
+from graphdrive.service.blob_gc import BlobCollector
+from graphdrive.service.clock import utcnow
+from graphdrive.storage.blobs import BlobStore
+from graphdrive.storage.metadata.database import Database
+
+log = logging.getLogger(__name__)
+
+# Staged uploads idle longer than this are leftovers of a crash.
+STAGING_MAX_AGE_SECONDS = 6 * 3600
+
+
+class Janitor:
+    def __init__(
+        self, db: Database, blobs: BlobStore, collector: BlobCollector, interval: float = 300.0
+    ) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.collector = collector
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> None:
+        async with self.db.write() as conn:
+            purged = await purge_expired(conn, utcnow())
+        reclaimed = await self.collector.collect(None)
+        swept = await self.blobs.sweep_staging(STAGING_MAX_AGE_SECONDS)
+        if purged or reclaimed or swept:
+            log.info(
+                "housekeeping",
+                extra={"action": "janitor", "purged": purged, "blobs": reclaimed, "staged": swept},
+            )
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="janitor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("housekeeping failed", extra={"action": "janitor_error"})
+            await asyncio.sleep(self.interval)
