@@ -8,6 +8,7 @@ backend implements, so none of them looks inside a backend.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import os
 import random
@@ -74,6 +75,24 @@ async def put(store: BlobStore, data: bytes) -> str:
     return staged.sha256
 
 
+def quick_xor_reference(data: bytes) -> str:
+    """OneDrive's quickXorHash, transcribed directly from the published algorithm: byte i is
+    XORed into a 160-bit circular register at bit (11 * i) mod 160; the length (64-bit little
+    endian) is XORed into the last 8 bytes. Slow, but independent of the implementation."""
+    state, mask = 0, (1 << 160) - 1
+    # Bytes 160 apart land on the same bit offset: fold them first to keep this fast enough.
+    folded = [0] * 160
+    for i, byte in enumerate(data):
+        folded[i % 160] ^= byte
+    for i, byte in enumerate(folded):
+        shifted = byte << ((i * 11) % 160)
+        state ^= (shifted | (shifted >> 160)) & mask
+    out = bytearray(state.to_bytes(20, "little"))
+    for i, length_byte in enumerate(len(data).to_bytes(8, "little")):
+        out[12 + i] ^= length_byte
+    return base64.b64encode(bytes(out)).decode()
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -91,6 +110,7 @@ async def test_stage_then_commit_round_trips_content_and_digests(blob_store: Blo
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         sha1=hashlib.sha1(data).hexdigest(),
+        quick_xor=quick_xor_reference(data),
     )
     assert not await blob_store.exists(staged.sha256)
     assert await all_keys(blob_store) == []

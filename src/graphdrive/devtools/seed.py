@@ -90,7 +90,9 @@ async def seed_tree(
         async with container.db.write() as conn:
             repo = ItemRepository(conn)
             for staged in keys:
-                await repo.ensure_blob(staged.sha256, staged.size, staged.sha1, None, now)
+                await repo.ensure_blob(
+                    staged.sha256, staged.size, staged.sha1, staged.quick_xor, now
+                )
                 await container.blobs.commit(staged)
             root = (await locate(repo, drive, "root")).item
             rows: list[dict[str, Any]] = []

@@ -182,7 +182,11 @@ class _FileWrite:
         check_if_match_absent(self.if_match)
         item_id = new_id()
         await self.repo.ensure_blob(
-            self.staged.sha256, self.staged.size, self.staged.sha1, None, self.now
+            self.staged.sha256,
+            self.staged.size,
+            self.staged.sha1,
+            self.staged.quick_xor or None,
+            self.now,
         )
         await self.repo.insert(
             id=item_id,
@@ -213,7 +217,11 @@ class _FileWrite:
             raise InvalidRequest("A folder has no content to replace.")
         check_if_match(item, self.if_match)
         await self.repo.ensure_blob(
-            self.staged.sha256, self.staged.size, self.staged.sha1, None, self.now
+            self.staged.sha256,
+            self.staged.size,
+            self.staged.sha1,
+            self.staged.quick_xor or None,
+            self.now,
         )
         await self.repo.update(
             item.id,

@@ -44,6 +44,7 @@ class StagedBlob:
     size: int
     sha256: str
     sha1: str
+    quick_xor: str = ""  # base64 quickXorHash (OneDrive's checksum)
 
 
 class BlobStore(ABC):

@@ -10,7 +10,6 @@ and ``OSError`` becomes :class:`~graphdrive.exceptions.StorageError` here, at th
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import reprlib
@@ -34,6 +33,7 @@ from .base import (
     validate_max_size,
     validate_read_args,
 )
+from .hashing import ContentHasher, Digests
 
 _STAGING = ".staging"
 _TOKEN = re.compile(r"[0-9a-f]{32}")
@@ -81,12 +81,18 @@ class LocalBlobStore(BlobStore):
                     await _run(writer.write, batch)
                     batch, batch_bytes = [], 0
             await _run(writer.write, batch)
-            sha256, sha1 = await _run(writer.finish)
+            digests = await _run(writer.finish)
         except BaseException:
             # Synchronous on purpose: an await here could itself be cancelled and leak the file.
             writer.abort()
             raise
-        return StagedBlob(token=writer.path.name, size=size, sha256=sha256, sha1=sha1)
+        return StagedBlob(
+            token=writer.path.name,
+            size=size,
+            sha256=digests.sha256,
+            sha1=digests.sha1,
+            quick_xor=digests.quick_xor,
+        )
 
     async def commit(self, staged: StagedBlob) -> None:
         temp = self._temp_path(staged)
@@ -198,8 +204,7 @@ class _StagingWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: BinaryIO | None = None
-        self._sha256 = hashlib.sha256()
-        self._sha1 = hashlib.sha1(usedforsecurity=False)
+        self._hasher = ContentHasher()
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,17 +213,16 @@ class _StagingWriter:
     def write(self, batch: list[bytes]) -> None:
         file = self._opened()
         for chunk in batch:
-            self._sha256.update(chunk)
-            self._sha1.update(chunk)
+            self._hasher.update(chunk)
             file.write(chunk)
 
-    def finish(self) -> tuple[str, str]:
-        """Flush and fsync the file, close it; return the (sha256, sha1) hex digests."""
+    def finish(self) -> Digests:
+        """Flush and fsync the file, close it; return the content's digests."""
         file = self._opened()
         file.flush()
         os.fsync(file.fileno())
         file.close()
-        return self._sha256.hexdigest(), self._sha1.hexdigest()
+        return self._hasher.digests()
 
     def abort(self) -> None:
         # Best effort while another exception propagates; sweep_staging collects what remains.
