@@ -19,6 +19,7 @@ from graphdrive.service.drives import DriveService
 from graphdrive.service.items import ItemService
 from graphdrive.service.janitor import Janitor
 from graphdrive.service.operations import OperationService
+from graphdrive.service.uploads import UploadService
 from graphdrive.settings import Settings
 from graphdrive.storage.blobs import BlobStore, open_blob_store
 from graphdrive.storage.metadata.database import Database, open_database
@@ -36,6 +37,7 @@ class Container:
     drives: DriveService
     items: ItemService
     content: ContentService
+    uploads: UploadService
     collector: BlobCollector
     operations: OperationService
     workers: WorkerPool
@@ -75,6 +77,10 @@ async def build(settings: Settings, *, apply_migrations: bool = True) -> Contain
         )
     collector = BlobCollector(db, blobs)
     drives = DriveService(db)
+    content = ContentService(
+        db, blobs, drives, collector, max_upload_bytes=settings.max_upload_bytes
+    )
+    uploads = UploadService(db, blobs, drives, content, max_upload_bytes=settings.max_upload_bytes)
     registry = ActionRegistry(CopyAction(db, settings.copy_batch_size))
     workers = WorkerPool(
         db,
@@ -94,9 +100,8 @@ async def build(settings: Settings, *, apply_migrations: bool = True) -> Contain
         downloads=DownloadLinks(secret, settings.download_url_ttl_seconds),
         drives=drives,
         items=ItemService(db, drives, collector),
-        content=ContentService(
-            db, blobs, drives, collector, max_upload_bytes=settings.max_upload_bytes
-        ),
+        content=content,
+        uploads=uploads,
         collector=collector,
         operations=OperationService(
             db,
@@ -108,5 +113,5 @@ async def build(settings: Settings, *, apply_migrations: bool = True) -> Contain
             retention_seconds=settings.monitor_retention_seconds,
         ),
         workers=workers,
-        janitor=Janitor(db, blobs, collector),
+        janitor=Janitor(db, blobs, collector, uploads),
     )

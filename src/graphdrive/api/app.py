@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from graphdrive import __version__, bootstrap
 from graphdrive.api.addressing import AddressingMiddleware
 from graphdrive.api.errors import RequestIdMiddleware, install_error_handlers
-from graphdrive.api.routes import content, copy, drives, health, items, monitor, operations
+from graphdrive.api.routes import (
+    content,
+    copy,
+    drives,
+    health,
+    items,
+    monitor,
+    operations,
+    uploads,
+)
 from graphdrive.settings import Settings
 
 DRIVE_PREFIXES = ("/v1.0/me/drive", "/v1.0/drives/{drive_id}")
@@ -52,8 +61,10 @@ def create_app(
         app.include_router(items.router, prefix=prefix)
         app.include_router(content.router, prefix=prefix)
         app.include_router(copy.router, prefix=prefix)
+        app.include_router(uploads.router, prefix=prefix)
     app.include_router(operations.router)
     app.include_router(content.downloads)
+    app.include_router(uploads.upload_urls)
     app.include_router(monitor.router)
     # Outermost first: ids exist before addressing rewrites the path.
     app.add_middleware(AddressingMiddleware)

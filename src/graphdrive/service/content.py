@@ -6,6 +6,7 @@ import mimetypes
 import time
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
+from datetime import datetime
 
 import jwt
 
@@ -116,25 +117,52 @@ class ContentService:
         """
         principal.require_write()
         drive = await self.drives.drive_for(principal, address.drive)
-        name = ""
-        destination = address
-        if by_path:
+        target = await self.file_target(drive, address, by_path=by_path)
+        staged = await self.blobs.stage(chunks, max_size=self.max_upload_bytes)
+        loc, created = await self.publish(
+            principal, drive, target, staged, conflict=conflict, if_match=if_match
+        )
+        return drive, loc, created
+
+    async def file_target(self, drive: Drive, address: Address, *, by_path: bool) -> FileTarget:
+        """Where an upload goes, resolved before its bytes are read (fail fast)."""
+        async with self.db.read() as conn:
+            repo = ItemRepository(conn)
+            if not by_path:
+                item = (await locate(repo, drive, address.item, address.path)).item
+                if item.is_folder:
+                    raise InvalidRequest("A folder has no content to replace.")
+                return FileTarget(item_id=item.id)
             parent_path, name = split_parent(address.path)
             validate_name(name)
-            destination = Address(address.drive, address.item, parent_path)
-        # Fail fast on a bad destination before reading the body.
-        async with self.db.read() as conn:
-            await locate(ItemRepository(conn), drive, destination.item, destination.path)
-        staged = await self.blobs.stage(chunks, max_size=self.max_upload_bytes)
+            parent = (await locate(repo, drive, address.item, parent_path)).item
+            if not parent.is_folder:
+                raise InvalidRequest("Files can only be uploaded into a folder.")
+            return FileTarget(parent_id=parent.id, name=name)
+
+    async def publish(
+        self,
+        principal: Principal,
+        drive: Drive,
+        target: FileTarget,
+        staged: StagedBlob,
+        *,
+        conflict: ConflictBehavior,
+        if_match: str | None = None,
+        fs_times: tuple[datetime | None, datetime | None] = (None, None),
+    ) -> tuple[Located, bool]:
+        """Make staged content a file: create or replace the item and commit the blob, in one
+        unit of work. The staged data is discarded if anything fails."""
         try:
             async with self.db.write() as conn:
                 repo = ItemRepository(conn)
-                target = await locate(repo, drive, destination.item, destination.path)
-                write = _FileWrite(repo, principal, staged, conflict, if_match)
-                if by_path:
-                    item_id, old_key = await write.into_folder(target.item, name)
+                write = _FileWrite(repo, principal, staged, conflict, if_match, fs_times)
+                if target.item_id is not None:
+                    existing = (await locate(repo, drive, target.item_id)).item
+                    item_id, old_key = await write.replace(existing)
                 else:
-                    item_id, old_key = await write.replace(target.item)
+                    parent = (await locate(repo, drive, target.parent_id or "root")).item
+                    item_id, old_key = await write.into_folder(parent, target.name)
                 # Committed inside the unit of work: see blob_gc.py for why.
                 await self.blobs.commit(staged)
                 item = await repo.get(item_id)
@@ -146,7 +174,16 @@ class ContentService:
             raise
         if old_key and old_key != staged.sha256:
             await self.collector.collect([old_key])
-        return drive, result, write.created
+        return result, write.created
+
+
+@dataclass(frozen=True, slots=True)
+class FileTarget:
+    """An upload's destination: a new file ``name`` in folder ``parent_id``, or ``item_id``."""
+
+    parent_id: str | None = None
+    name: str = ""
+    item_id: str | None = None
 
 
 class _FileWrite:
@@ -159,7 +196,9 @@ class _FileWrite:
         staged: StagedBlob,
         conflict: ConflictBehavior,
         if_match: str | None,
+        fs_times: tuple[datetime | None, datetime | None] = (None, None),
     ) -> None:
+        self.fs_created_at, self.fs_modified_at = fs_times
         self.repo = repo
         self.principal = principal
         self.staged = staged
@@ -206,11 +245,21 @@ class _FileWrite:
             created_by_name=self.principal.display_name,
             modified_by_id=self.principal.user_id,
             modified_by_name=self.principal.display_name,
+            fs_created_at=self.fs_created_at,
+            fs_modified_at=self.fs_modified_at,
         )
         chain = [a.id for a in await self.repo.ancestors(parent.id)]
         await self.repo.add_size(chain, self.staged.size)
         self.created = True
         return item_id, None
+
+    def _fs_values(self) -> dict[str, datetime]:
+        values = {}
+        if self.fs_created_at is not None:
+            values["fs_created_at"] = self.fs_created_at
+        if self.fs_modified_at is not None:
+            values["fs_modified_at"] = self.fs_modified_at
+        return values
 
     async def replace(self, item: Item) -> tuple[str, str | None]:
         if item.is_folder:
@@ -232,6 +281,7 @@ class _FileWrite:
             modified_at=self.now,
             modified_by_id=self.principal.user_id,
             modified_by_name=self.principal.display_name,
+            **self._fs_values(),
         )
         if item.parent_id is not None:
             chain = [a.id for a in await self.repo.ancestors(item.parent_id)]

@@ -9,6 +9,7 @@ import logging
 from graphdrive.operations.store import purge_expired
 from graphdrive.service.blob_gc import BlobCollector
 from graphdrive.service.clock import utcnow
+from graphdrive.service.uploads import UploadService
 from graphdrive.storage.blobs import BlobStore
 from graphdrive.storage.metadata.database import Database
 
@@ -20,8 +21,14 @@ STAGING_MAX_AGE_SECONDS = 6 * 3600
 
 class Janitor:
     def __init__(
-        self, db: Database, blobs: BlobStore, collector: BlobCollector, interval: float = 300.0
+        self,
+        db: Database,
+        blobs: BlobStore,
+        collector: BlobCollector,
+        uploads: UploadService,
+        interval: float = 300.0,
     ) -> None:
+        self.uploads = uploads
         self.db = db
         self.blobs = blobs
         self.collector = collector
@@ -31,12 +38,19 @@ class Janitor:
     async def run_once(self) -> None:
         async with self.db.write() as conn:
             purged = await purge_expired(conn, utcnow())
+        expired = await self.uploads.expire(utcnow())
         reclaimed = await self.collector.collect(None)
         swept = await self.blobs.sweep_staging(STAGING_MAX_AGE_SECONDS)
-        if purged or reclaimed or swept:
+        if purged or expired or reclaimed or swept:
             log.info(
                 "housekeeping",
-                extra={"action": "janitor", "purged": purged, "blobs": reclaimed, "staged": swept},
+                extra={
+                    "action": "janitor",
+                    "purged": purged,
+                    "uploads": expired,
+                    "blobs": reclaimed,
+                    "staged": swept,
+                },
             )
 
     def start(self) -> None:

@@ -116,6 +116,36 @@ class BlobStore(ABC):
         Keys committed or deleted while iterating may or may not appear.
         """
 
+    # -- resumable staging (upload sessions) -----------------------------------------------
+    @abstractmethod
+    async def open_append(self) -> str:
+        """Start empty staged data that is filled by :meth:`append` calls over time (one per
+        upload fragment); returns its token. It is removed by :meth:`abort_append`, by
+        :meth:`sweep_staging`, or turned into a :class:`StagedBlob` by :meth:`seal`."""
+
+    @abstractmethod
+    async def append(
+        self, token: str, offset: int, chunks: AsyncIterable[bytes], *, length: int
+    ) -> int:
+        """Write exactly ``length`` bytes from ``chunks`` at ``offset``, which must equal the
+        current length (else :class:`~graphdrive.exceptions.InvalidRange`); return the new
+        length. If the stream ends early, brings more than ``length`` bytes (raise
+        ``ValueError``), or fails in any way, the data is cut back to ``offset``: a failed
+        fragment leaves no trace. Callers serialise appends to one token."""
+
+    @abstractmethod
+    async def appended_length(self, token: str) -> int:
+        """The current length of appendable staged data (:class:`StorageError` if gone)."""
+
+    @abstractmethod
+    async def seal(self, token: str) -> StagedBlob:
+        """Finish appendable data: hash it (one read pass), make it durable, and return it
+        as a :class:`StagedBlob` ready for :meth:`commit` or :meth:`discard`."""
+
+    @abstractmethod
+    async def abort_append(self, token: str) -> None:
+        """Remove appendable staged data; no error if already gone."""
+
     @abstractmethod
     async def sweep_staging(self, older_than_seconds: float) -> int:
         """Remove staged data last written more than ``older_than_seconds`` ago (left behind by

@@ -21,7 +21,7 @@ from typing import BinaryIO, TypeVar, TypeVarTuple
 
 import anyio.to_thread
 
-from graphdrive.exceptions import PayloadTooLarge, StorageError
+from graphdrive.exceptions import InvalidRange, PayloadTooLarge, StorageError
 
 from .base import (
     BlobNotFound,
@@ -147,6 +147,67 @@ class LocalBlobStore(BlobStore):
                 for key in await _run(_list_keys, self._root / top / sub, top + sub):
                     yield key
 
+    async def open_append(self) -> str:
+        token = secrets.token_hex(16)
+        await _run(_create_empty, self._staging / token)
+        return token
+
+    async def append(
+        self, token: str, offset: int, chunks: AsyncIterable[bytes], *, length: int
+    ) -> int:
+        path = self._append_path(token)
+        current = await _run(_existing_size, path)
+        if offset != current:
+            raise InvalidRange(f"expected a fragment starting at byte {current}, not {offset}")
+        file = await _run(_open_append, path)
+        written = 0
+        try:
+            batch: list[bytes] = []
+            batch_bytes = 0
+            async for chunk in chunks:
+                written += len(chunk)
+                if written > length:
+                    raise ValueError(f"the fragment is longer than its {length} bytes")
+                batch.append(chunk)
+                batch_bytes += len(chunk)
+                if batch_bytes >= _BATCH_BYTES:
+                    await _run(_write_all, file, batch)
+                    batch, batch_bytes = [], 0
+            await _run(_write_all, file, batch)
+            if written != length:
+                raise ValueError(f"the fragment ended after {written} of {length} bytes")
+            await _run(_flush_sync, file)
+        except BaseException:
+            # Cut back to where the fragment started, synchronously (see stage()).
+            with contextlib.suppress(OSError, ValueError):
+                file.truncate(offset)
+                file.close()
+            raise
+        file.close()
+        return offset + length
+
+    async def appended_length(self, token: str) -> int:
+        return await _run(_existing_size, self._append_path(token))
+
+    async def seal(self, token: str) -> StagedBlob:
+        path = self._append_path(token)
+        size, digests = await _run(_hash_file, path)
+        return StagedBlob(
+            token=token,
+            size=size,
+            sha256=digests.sha256,
+            sha1=digests.sha1,
+            quick_xor=digests.quick_xor,
+        )
+
+    async def abort_append(self, token: str) -> None:
+        await _run(_unlink, self._append_path(token))
+
+    def _append_path(self, token: str) -> Path:
+        if not isinstance(token, str) or _TOKEN.fullmatch(token) is None:
+            raise ValueError(f"staging token {reprlib.repr(token)} was not made by this store")
+        return self._staging / token
+
     async def sweep_staging(self, older_than_seconds: float) -> int:
         validate_age(older_than_seconds)
         return await _run(_sweep, self._staging, older_than_seconds)
@@ -195,6 +256,44 @@ async def _run(func: Callable[[*_Ts], _T], *args: *_Ts) -> _T:
         return await anyio.to_thread.run_sync(func, *args)
     except OSError as exc:
         raise StorageError(f"local blob store: {exc}") from exc
+
+
+def _create_empty(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "xb"):
+        pass
+
+
+def _existing_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        raise StorageError(f"staged data {path.name} is gone") from None
+
+
+def _open_append(path: Path) -> BinaryIO:
+    return open(path, "r+b")
+
+
+def _write_all(file: BinaryIO, batch: list[bytes]) -> None:
+    file.seek(0, os.SEEK_END)
+    for chunk in batch:
+        file.write(chunk)
+
+
+def _flush_sync(file: BinaryIO) -> None:
+    file.flush()
+    os.fsync(file.fileno())
+
+
+def _hash_file(path: Path) -> tuple[int, Digests]:
+    hasher = ContentHasher()
+    size = 0
+    with open(path, "rb") as file:
+        while chunk := file.read(_BATCH_BYTES):
+            hasher.update(chunk)
+            size += len(chunk)
+    return size, hasher.digests()
 
 
 class _StagingWriter:

@@ -167,3 +167,30 @@ copy_nodes = Table(
     Column("fs_modified_at", UTCDateTime(), nullable=True),
     Index("ix_copy_nodes_blob_key", "blob_key"),
 )
+
+# -- resumable uploads ----------------------------------------------------------------------
+# An upload session: where the file goes, how much has arrived, and the blob store's staging
+# token. Its bytes are invisible as an item until the last fragment is published.
+upload_sessions = Table(
+    "upload_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("owner_id", String(255), nullable=False),
+    Column("owner_name", String(255), nullable=False),
+    Column("drive_id", String(64), nullable=False),
+    Column("parent_id", String(64), nullable=True),  # create by name under this folder…
+    Column("name", Text, nullable=True),
+    Column("item_id", String(64), nullable=True),  # …or replace this file's content
+    Column("conflict", String(16), nullable=False),
+    Column("file_size", BigInteger, nullable=True),
+    Column("received", BigInteger, nullable=False, default=0),
+    Column("staging", String(64), nullable=False),
+    Column("defer_commit", Boolean, nullable=False, default=False),
+    Column("writer_until", UTCDateTime(), nullable=True),  # a fragment is being written
+    Column("fs_created_at", UTCDateTime(), nullable=True),
+    Column("fs_modified_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_upload_sessions_expires_at", "expires_at"),
+)
