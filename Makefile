@@ -16,8 +16,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/graphdrive serve
 
+# The whole suite on SQLite; then, when GRAPHDRIVE_TEST_POSTGRES_URL names a PostgreSQL server
+# (CI sets it), the end-to-end suite again with every test server on its own PostgreSQL database.
 test: $(STAMP)
 	$(BIN)/pytest -q
+	@if [ -n "$$GRAPHDRIVE_TEST_POSTGRES_URL" ]; then \
+		echo "== end-to-end suite on PostgreSQL =="; \
+		$(BIN)/pytest -q tests/e2e; \
+	else \
+		echo "PostgreSQL run skipped: set GRAPHDRIVE_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test to run the end-to-end suite on PostgreSQL too."; \
+	fi
 
 check: $(STAMP)
 	$(BIN)/ruff format --check src tests bench

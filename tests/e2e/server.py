@@ -29,6 +29,32 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+POSTGRES_ENV = "GRAPHDRIVE_TEST_POSTGRES_URL"
+_created_databases: set[str] = set()
+
+
+def database_env(data_dir: Path) -> dict[str, str]:
+    """``GRAPHDRIVE_DATABASE_URL`` for a server on ``data_dir``: empty (SQLite in the data dir)
+    unless the run targets PostgreSQL (``GRAPHDRIVE_TEST_POSTGRES_URL``), in which case each
+    data dir gets its own fresh database, kept across restarts within this test run."""
+    admin_url = os.environ.get(POSTGRES_ENV)
+    if not admin_url:
+        return {}
+    import hashlib
+
+    import psycopg
+
+    digest = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    name = f"gdt_{os.getpid()}_{digest}"
+    if name not in _created_databases:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        _created_databases.add(name)
+    base = admin_url.rsplit("/", 1)[0]
+    return {"GRAPHDRIVE_DATABASE_URL": f"{base}/{name}"}
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -65,12 +91,15 @@ def mint_token(data_dir: Path, user: str, scopes: str | None = None) -> str:
 class ServerProcess:
     """One `graphdrive serve` process on an ephemeral port with its own data dir."""
 
-    def __init__(self, data_dir: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: Mapping[str, str] | None = None, port: int | None = None
+    ) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
+        # A given port lets a restarted server answer the URLs (monitor Locations) of a dead one.
+        self.port = port or free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
         self.api = f"{self.origin}/v1.0"
-        self._env = clean_env(env)
+        self._env = clean_env({**database_env(data_dir), **(env or {})})
         self._stdout_path = data_dir.parent / f"{data_dir.name}.stdout.log"
         self._stderr_path = data_dir.parent / f"{data_dir.name}.stderr.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -127,6 +156,14 @@ class ServerProcess:
             proc.kill()
             proc.wait()
 
+    def kill(self) -> None:
+        """SIGKILL the server: a crash, with no shutdown, checkpoint or lease release."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.kill()
+        proc.wait()
+
     @property
     def returncode(self) -> int | None:
         return None if self._proc is None else self._proc.poll()
@@ -157,3 +194,16 @@ def running_server(data_dir: Path, env: Mapping[str, str] | None = None) -> Iter
         yield server
     finally:
         server.stop()
+
+
+def quick_token(data_dir: Path, user: str, scopes: str | None = None) -> str:
+    """The token `graphdrive token` would print, minted in-process (no CLI start-up cost).
+
+    Uses the same signing code and the secret kept in the data dir; for tests that need many
+    users or servers. Only valid for servers that do not set GRAPHDRIVE_JWT_SECRET.
+    """
+    from graphdrive.auth import DevTokens
+    from graphdrive.auth.tokens import load_or_create_secret
+
+    wanted = [s for s in (scopes or "Files.ReadWrite").replace(",", " ").split() if s]
+    return DevTokens(load_or_create_secret(data_dir, None)).issue(user, wanted)
