@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/pytest -q
 	@if [ -n "$$GRAPHDRIVE_TEST_POSTGRES_URL" ]; then \
 		echo "== end-to-end suite on PostgreSQL =="; \
-		$(BIN)/pytest -q tests/e2e; \
+		GRAPHDRIVE_TEST_BACKEND=postgres $(BIN)/pytest -q tests/e2e; \
 	else \
 		echo "PostgreSQL run skipped: set GRAPHDRIVE_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test to run the end-to-end suite on PostgreSQL too."; \
 	fi

@@ -7,21 +7,21 @@ import os
 
 import pytest
 
-from tests.e2e.server import POSTGRES_ENV
+from tests.e2e.server import POSTGRES_ENV, postgres_admin_url
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    if os.environ.get(POSTGRES_ENV):
+    if postgres_admin_url():
         return "graphdrive backend: PostgreSQL (a fresh database per test server)"
     return (
-        "graphdrive backend: SQLite. To run the end-to-end suite on PostgreSQL too, set "
-        f"{POSTGRES_ENV}=postgresql://postgres@127.0.0.1:5432/test (CI does)."
+        "graphdrive backend: SQLite. `make test` runs the end-to-end suite on PostgreSQL too "
+        f"when {POSTGRES_ENV}=postgresql://postgres@127.0.0.1:5432/test is set (CI sets it)."
     )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Drop databases left by earlier PostgreSQL runs (names gdt_<pid>_…)."""
-    admin_url = os.environ.get(POSTGRES_ENV)
+    admin_url = postgres_admin_url()
     if not admin_url:
         return
     import psycopg

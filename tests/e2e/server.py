@@ -30,14 +30,25 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 POSTGRES_ENV = "GRAPHDRIVE_TEST_POSTGRES_URL"
+BACKEND_ENV = "GRAPHDRIVE_TEST_BACKEND"  # "postgres" to run the servers on PostgreSQL
 _created_databases: set[str] = set()
+
+
+def postgres_admin_url() -> str | None:
+    """The PostgreSQL server this run's test servers use, or None when they use SQLite."""
+    if os.environ.get(BACKEND_ENV, "sqlite") != "postgres":
+        return None
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        raise RuntimeError(f"{BACKEND_ENV}=postgres needs {POSTGRES_ENV}=postgresql://…")
+    return url
 
 
 def database_env(data_dir: Path) -> dict[str, str]:
     """``GRAPHDRIVE_DATABASE_URL`` for a server on ``data_dir``: empty (SQLite in the data dir)
-    unless the run targets PostgreSQL (``GRAPHDRIVE_TEST_POSTGRES_URL``), in which case each
+    unless the run targets PostgreSQL (``GRAPHDRIVE_TEST_BACKEND=postgres``), in which case each
     data dir gets its own fresh database, kept across restarts within this test run."""
-    admin_url = os.environ.get(POSTGRES_ENV)
+    admin_url = postgres_admin_url()
     if not admin_url:
         return {}
     import hashlib
