@@ -26,6 +26,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -301,13 +303,14 @@ class ItemRepository:
     async def ensure_blob(
         self, key: str, size: int, sha1: str, quick_xor: str | None, now: datetime
     ) -> None:
-        exists = await self.conn.execute(select(blobs.c.key).where(blobs.c.key == key))
-        if exists.first() is None:
-            await self.conn.execute(
-                insert(blobs).values(
-                    key=key, size=size, sha1=sha1, quick_xor=quick_xor, created_at=now
-                )
-            )
+        # INSERT … ON CONFLICT DO NOTHING: two uploads of the same content may race here, and
+        # on PostgreSQL it waits for a collector deleting the same row to commit first.
+        values = {"key": key, "size": size, "sha1": sha1, "quick_xor": quick_xor, "created_at": now}
+        if self.conn.dialect.name == "postgresql":
+            stmt: Any = pg_insert(blobs).values(**values).on_conflict_do_nothing()
+        else:
+            stmt = sqlite_insert(blobs).values(**values).on_conflict_do_nothing()
+        await self.conn.execute(stmt)
 
     async def unreferenced_blobs(self, candidates: Iterable[str] | None = None) -> list[str]:
         referenced = select(items.c.id).where(items.c.blob_key == blobs.c.key).exists()
