@@ -6,6 +6,7 @@ command) and :meth:`Container.close` releases what it opened.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from graphdrive.auth import DevTokens, JwksVerifier, TokenVerifier, load_or_create_secret
@@ -82,6 +83,11 @@ async def build(settings: Settings, *, apply_migrations: bool = True) -> Contain
     )
     uploads = UploadService(db, blobs, drives, content, max_upload_bytes=settings.max_upload_bytes)
     registry = ActionRegistry(CopyAction(db, settings.copy_batch_size))
+    listener = None
+    if db.dialect == "postgresql":
+        from graphdrive.storage.metadata import postgres
+
+        listener = functools.partial(postgres.listen, settings.resolved_database_url)
     workers = WorkerPool(
         db,
         registry,
@@ -90,6 +96,7 @@ async def build(settings: Settings, *, apply_migrations: bool = True) -> Contain
         retention_seconds=settings.monitor_retention_seconds,
         max_attempts=settings.max_attempts,
         max_per_owner=settings.max_active_operations_per_user,
+        listener=listener,
     )
     return Container(
         settings=settings,

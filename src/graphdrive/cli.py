@@ -78,14 +78,31 @@ def monitor(
     asyncio.run(_serve(settings, api=False, monitor_port=port))
 
 
-async def _serve(settings: Settings, *, api: bool, monitor_port: int | None) -> None:
-    """Run the API and/or monitor listeners on one event loop, sharing one container."""
+@app.command()
+def worker(
+    host: Annotated[str | None, typer.Option(help="Interface [env: GRAPHDRIVE_HOST]")] = None,
+    port: Annotated[int, typer.Option(help="Port of /healthz, /readyz and /metrics")] = 8082,
+    data_dir: DataDir = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Concurrent workers [env: GRAPHDRIVE_WORKERS]")
+    ] = None,
+) -> None:
+    """Run only workers (no API): claim and run long-running actions from the database."""
+    settings = load_settings(host=host, data_dir=data_dir, workers=workers)
+    _configure_logging(settings)
+    asyncio.run(_serve(settings, api=False, monitor_port=None, ops_port=port))
+
+
+async def _serve(
+    settings: Settings, *, api: bool, monitor_port: int | None, ops_port: int | None = None
+) -> None:
+    """Run the API, monitor and/or worker listeners on one event loop, sharing one container."""
     import signal
 
     import uvicorn
 
     from graphdrive import bootstrap
-    from graphdrive.api.app import create_app, create_monitor_app
+    from graphdrive.api.app import create_app, create_monitor_app, create_ops_app
 
     class Server(uvicorn.Server):
         # Signals are handled once below for every listener.
@@ -102,6 +119,8 @@ async def _serve(settings: Settings, *, api: bool, monitor_port: int | None) -> 
         apps.append((create_app(settings, container), settings.port))
     if monitor_port:
         apps.append((create_monitor_app(settings, container), monitor_port))
+    if ops_port:
+        apps.append((create_ops_app(settings, container), ops_port))
     servers = [
         Server(
             uvicorn.Config(
@@ -123,7 +142,7 @@ async def _serve(settings: Settings, *, api: bool, monitor_port: int | None) -> 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
-    if api:
+    if api or ops_port:
         await container.start_workers()
     try:
         await asyncio.gather(*(server.serve() for server in servers))

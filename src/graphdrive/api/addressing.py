@@ -51,8 +51,8 @@ class AddressingMiddleware:
         if scope["type"] == "http":
             path, segments = normalise(scope["path"])
             if path != scope["path"] or segments is not None:
+                # In place, so outer middleware sees the route the router picks.
                 original = scope["path"]
-                scope = dict(scope)
                 scope["path"] = path
                 scope["raw_path"] = quote(path).encode()
                 state = dict(scope.get("state") or {})

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
 from graphdrive import __version__, bootstrap
 from graphdrive.api.addressing import AddressingMiddleware
 from graphdrive.api.errors import RequestIdMiddleware, install_error_handlers
+from graphdrive.api.instrumentation import MetricsMiddleware
 from graphdrive.api.routes import (
     content,
     copy,
@@ -25,13 +26,10 @@ from graphdrive.settings import Settings
 DRIVE_PREFIXES = ("/v1.0/me/drive", "/v1.0/drives/{drive_id}")
 
 
-def create_app(
-    settings: Settings,
-    container: bootstrap.Container | None = None,
-    *,
-    run_workers: bool = True,
-) -> FastAPI:
-    """Build the app; the container is built on start-up unless one is handed in."""
+def _lifespan(
+    settings: Settings, container: bootstrap.Container | None, *, run_workers: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Use the container handed in, or build (and later close) one of the app's own."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +43,16 @@ def create_app(
             if owned:
                 await app.state.container.close()
 
+    return lifespan
+
+
+def create_app(
+    settings: Settings,
+    container: bootstrap.Container | None = None,
+    *,
+    run_workers: bool = True,
+) -> FastAPI:
+    """Build the app; the container is built on start-up unless one is handed in."""
     app = FastAPI(
         title="graphdrive",
         version=__version__,
@@ -52,7 +60,7 @@ def create_app(
             "A Microsoft Graph-compatible drive API. Items are also addressable by path: "
             "`/me/drive/root:/a/b:/children`, `/me/drive/items/{id}:/rel/path:/content`."
         ),
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, container, run_workers=run_workers),
     )
     install_error_handlers(app)
     app.include_router(health.router)
@@ -68,27 +76,35 @@ def create_app(
     app.include_router(monitor.router)
     # Outermost first: ids exist before addressing rewrites the path.
     app.add_middleware(AddressingMiddleware)
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
 
 
 def create_monitor_app(settings: Settings, container: bootstrap.Container | None = None) -> FastAPI:
     """The monitor alone, for its own listener (another port or host); runs no workers."""
+    return _small_app(settings, container, role="monitor", monitor_routes=True)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = container is None
-        app.state.container = container or await bootstrap.build(settings)
-        try:
-            yield
-        finally:
-            if owned:
-                await app.state.container.close()
 
-    app = FastAPI(title="graphdrive monitor", version=__version__, lifespan=lifespan)
-    app.state.role = "monitor"
+def create_ops_app(settings: Settings, container: bootstrap.Container) -> FastAPI:
+    """Health and metrics only: the listener of a worker process."""
+    return _small_app(settings, container, role="worker", monitor_routes=False)
+
+
+def _small_app(
+    settings: Settings,
+    container: bootstrap.Container | None,
+    *,
+    role: str,
+    monitor_routes: bool,
+) -> FastAPI:
+    lifespan = _lifespan(settings, container, run_workers=False)
+    app = FastAPI(title=f"graphdrive {role}", version=__version__, lifespan=lifespan)
+    app.state.role = role
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(monitor.router)
+    if monitor_routes:
+        app.include_router(monitor.router)
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

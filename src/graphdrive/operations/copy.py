@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from graphdrive.domain.conflicts import ConflictBehavior
 from graphdrive.domain.names import name_key
 from graphdrive.exceptions import ItemNotFound
+from graphdrive.metrics import COPY_ITEMS
 from graphdrive.operations.actions import Action
 from graphdrive.operations.context import JobContext
 from graphdrive.operations.model import ActionFailed, Operation
@@ -100,6 +101,7 @@ class CopyAction(Action):
                 items, size = await self._build(conn, op, prefix, next_seq, hi)
                 checkpoint["next_seq"] = hi
                 op = await ctx.advance(conn, op, items=items, bytes_=size, checkpoint=checkpoint)
+            COPY_ITEMS.inc(items)
             next_seq = hi
             await asyncio.sleep(0)  # let requests waiting for the write lock in between
         ctx.check_stop()

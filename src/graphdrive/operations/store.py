@@ -27,6 +27,7 @@ from graphdrive.operations.model import (
 from graphdrive.storage.metadata.schema import operations as ops
 
 _ACTIVE = (OperationStatus.IN_PROGRESS, OperationStatus.DELETE_PENDING)
+NOTIFY_CHANNEL = "graphdrive_operations"  # see storage/metadata/postgres.py
 
 
 class OperationStore:
@@ -41,6 +42,9 @@ class OperationStore:
         values.setdefault("percent", 0.0)
         values.setdefault("cancel_requested", False)
         await self.conn.execute(insert(ops).values(**values))
+        if self.conn.dialect.name == "postgresql":
+            # Delivered to LISTENing workers when this transaction commits, not before.
+            await self.conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, values["id"])))
 
     async def get(self, op_id: str) -> Operation | None:
         row = (await self.conn.execute(select(ops).where(ops.c.id == op_id))).first()

@@ -12,8 +12,11 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
+from graphdrive.metrics import CLAIM_LATENCY, OPERATIONS_FINISHED
 from graphdrive.operations.actions import ActionRegistry
 from graphdrive.operations.context import JobContext
 from graphdrive.operations.model import (
@@ -48,7 +51,9 @@ class WorkerPool:
         max_attempts: int,
         max_per_owner: int,
         poll_seconds: float = 1.0,
+        listener: Callable[[Callable[[], None]], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
+        self.listener = listener
         self.db = db
         self.registry = registry
         self.size = size
@@ -66,6 +71,10 @@ class WorkerPool:
         self._wake.set()
 
     async def start(self) -> None:
+        if self.size and self.listener is not None:
+            # Wakes this process's workers when another process accepts an operation.
+            listening = asyncio.create_task(self.listener(self.notify), name="listener")
+            self._tasks.append(listening)
         for n in range(self.size):
             task = asyncio.create_task(self._loop(f"{self.instance}:{n}"), name=f"worker-{n}")
             self._tasks.append(task)
@@ -76,6 +85,9 @@ class WorkerPool:
         self._wake.set()
         if not self._tasks:
             return
+        for task in self._tasks:
+            if task.get_name() == "listener":
+                task.cancel()
         _, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)
         for task in pending:
             task.cancel()
@@ -99,6 +111,8 @@ class WorkerPool:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
                 continue
+            if op.attempts == 1:
+                CLAIM_LATENCY.observe(max((utcnow() - op.created_at).total_seconds(), 0.0))
             await self.execute(ctx, op)
 
     async def _claim(self, worker_id: str) -> Operation | None:
@@ -116,6 +130,7 @@ class WorkerPool:
                 raise CancelRequested()
             log.info("operation started", extra={"action": "op_start", **extra})
             await action.run(ctx, op)
+            OPERATIONS_FINISHED.labels(OperationStatus.COMPLETED.value).inc()
             log.info("operation completed", extra={"action": "op_completed", **extra})
         except CancelRequested:
             await self._end(ctx, op, OperationStatus.CANCELLED)
@@ -160,6 +175,7 @@ class WorkerPool:
         message: str | None = None,
     ) -> None:
         action = self.registry.get(op.action)
+        OPERATIONS_FINISHED.labels(status.value).inc()
         try:
             async with self.db.write() as conn:
                 await action.cleanup(conn, op)

@@ -1,8 +1,14 @@
-"""PostgreSQL backend: pooled connections with a statement timeout."""
+"""PostgreSQL backend: pooled connections with a statement timeout, and LISTEN/NOTIFY."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
+
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
 
 STATEMENT_TIMEOUT_MS = 60_000
 
@@ -22,3 +28,38 @@ def create_engine(url: str) -> AsyncEngine:
         pool_pre_ping=True,
         connect_args={"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"},
     )
+
+
+# Operations announce themselves on this channel when their creating transaction commits
+# (pg_notify is transactional); worker processes LISTEN and wake at once. Workers also poll,
+# so a notification lost while a listener reconnects only delays work.
+CHANNEL = "graphdrive_operations"
+
+
+def plain_url(url: str) -> str:
+    """The libpq form of a SQLAlchemy URL (``postgresql+psycopg://`` → ``postgresql://``)."""
+    scheme, sep, rest = url.partition("://")
+    return f"postgresql{sep}{rest}" if scheme.startswith("postgresql") else url
+
+
+async def listen(url: str, wake: Callable[[], None]) -> None:
+    """LISTEN for new operations until cancelled, reconnecting with backoff."""
+    import psycopg
+
+    delay = 0.5
+    while True:
+        try:
+            conn = await psycopg.AsyncConnection.connect(plain_url(url), autocommit=True)
+            async with conn:
+                await conn.execute(f"LISTEN {CHANNEL}")
+                delay = 0.5
+                wake()  # catch up with whatever arrived while not listening
+                async for _ in conn.notifies():
+                    wake()
+        except (psycopg.Error, OSError) as exc:
+            log.warning(
+                "LISTEN connection lost; polling until it is back",
+                extra={"action": "listen_retry", "error": type(exc).__name__},
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
