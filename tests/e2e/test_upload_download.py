@@ -399,3 +399,25 @@ def test_download_url_needs_no_token_but_api_does(
     location = download_location(alice, f"/me/drive/items/{data_file['id']}/content")
     assert "authorization" not in {k.lower() for k in fetch_download(location).request.headers}
     assert fetch_download(location).content == DATA
+
+
+def test_upload_by_path_creates_missing_folders(
+    alice: httpx.Client, workspace: dict[str, Any]
+) -> None:
+    base = f"/me/drive/items/{workspace['id']}:/new/deeper/file.txt:/content"
+    created = ok(alice.put(base, content=b"made my own folders"), 201)
+    assert created["parentReference"]["path"].endswith(f"/{workspace['name']}/new/deeper")
+    deeper = ok(alice.get(f"/me/drive/items/{workspace['id']}:/new/deeper"))
+    assert "folder" in deeper and deeper["folder"]["childCount"] == 1
+    assert ok(alice.get(f"/me/drive/items/{workspace['id']}"))["size"] == len(
+        b"made my own folders"
+    )
+
+
+def test_upload_below_a_file_is_400(alice: httpx.Client, workspace: dict[str, Any]) -> None:
+    ok(alice.put(f"/me/drive/items/{workspace['id']}:/plain.txt:/content", content=b"x"), 201)
+    response = alice.put(
+        f"/me/drive/items/{workspace['id']}:/plain.txt/inner.txt:/content", content=b"y"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalidRequest"

@@ -117,15 +117,18 @@ class ContentService:
         """
         principal.require_write()
         drive = await self.drives.drive_for(principal, address.drive)
-        target = await self.file_target(drive, address, by_path=by_path)
+        target = await self.file_target(drive, address, by_path=by_path, principal=principal)
         staged = await self.blobs.stage(chunks, max_size=self.max_upload_bytes)
         loc, created = await self.publish(
             principal, drive, target, staged, conflict=conflict, if_match=if_match
         )
         return drive, loc, created
 
-    async def file_target(self, drive: Drive, address: Address, *, by_path: bool) -> FileTarget:
-        """Where an upload goes, resolved before its bytes are read (fail fast)."""
+    async def file_target(
+        self, drive: Drive, address: Address, *, by_path: bool, principal: Principal
+    ) -> FileTarget:
+        """Where an upload goes, resolved before its bytes are read (fail fast). Missing
+        folders on the way to a path-addressed file are created, as OneDrive does."""
         async with self.db.read() as conn:
             repo = ItemRepository(conn)
             if not by_path:
@@ -135,10 +138,18 @@ class ContentService:
                 return FileTarget(item_id=item.id)
             parent_path, name = split_parent(address.path)
             validate_name(name)
-            parent = (await locate(repo, drive, address.item, parent_path)).item
-            if not parent.is_folder:
-                raise InvalidRequest("Files can only be uploaded into a folder.")
-            return FileTarget(parent_id=parent.id, name=name)
+            for segment in parent_path:
+                validate_name(segment)
+            base = (await locate(repo, drive, address.item)).item
+            parent = await _walk(repo, base, parent_path)
+        if parent is None:
+            async with self.db.write() as conn:
+                parent = await _make_folders(
+                    ItemRepository(conn), drive, address.item, parent_path, principal
+                )
+        if not parent.is_folder:
+            raise InvalidRequest("Files can only be uploaded into a folder.")
+        return FileTarget(parent_id=parent.id, name=name)
 
     async def publish(
         self,
@@ -175,6 +186,43 @@ class ContentService:
         if old_key and old_key != staged.sha256:
             await self.collector.collect([old_key])
         return result, write.created
+
+
+async def _walk(repo: ItemRepository, base: Item, path: tuple[str, ...]) -> Item | None:
+    """Follow ``path`` down from ``base``; None if a segment is missing."""
+    item = base
+    for segment in path:
+        if not item.is_folder:
+            raise InvalidRequest(f"'{item.name}' is a file, not a folder.")
+        child = await repo.child(item.id, name_key(segment))
+        if child is None:
+            return None
+        item = child
+    return item
+
+
+async def _make_folders(
+    repo: ItemRepository,
+    drive: Drive,
+    base_id: str,
+    path: tuple[str, ...],
+    principal: Principal,
+) -> Item:
+    item = (await locate(repo, drive, base_id)).item
+    now = utcnow()
+    for segment in path:
+        if not item.is_folder:
+            raise InvalidRequest(f"'{item.name}' is a file, not a folder.")
+        child = await repo.child(item.id, name_key(segment))
+        if child is None:
+            folder_id = await repo.insert_folder(
+                drive.id, item.id, segment, principal.user_id, principal.display_name, now
+            )
+            child = await repo.get(folder_id)
+            if child is None:  # pragma: no cover - inserted just above
+                raise RuntimeError("folder vanished inside its own transaction")
+        item = child
+    return item
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from graphdrive.service.blob_gc import BlobCollector
 from graphdrive.service.clock import utcnow
 from graphdrive.service.drives import Address, DriveService, locate, located
 from graphdrive.storage.metadata.database import Database
-from graphdrive.storage.metadata.items import ORDER_COLUMNS, ItemRepository, new_id
+from graphdrive.storage.metadata.items import ORDER_COLUMNS, ItemRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,23 +142,8 @@ class ItemService:
                     name = await repo.free_name(parent.item.id, name, is_folder=True)
                 else:
                     freed = await repo.remove(existing)
-            item_id = new_id()
-            await repo.insert(
-                id=item_id,
-                drive_id=drive.id,
-                parent_id=parent.item.id,
-                name=name,
-                name_key=name_key(name),
-                is_folder=True,
-                size=0,
-                version=1,
-                content_version=1,
-                created_at=now,
-                modified_at=now,
-                created_by_id=principal.user_id,
-                created_by_name=principal.display_name,
-                modified_by_id=principal.user_id,
-                modified_by_name=principal.display_name,
+            item_id = await repo.insert_folder(
+                drive.id, parent.item.id, name, principal.user_id, principal.display_name, now
             )
             item = await repo.get(item_id)
             if item is None:  # pragma: no cover - inserted just above

@@ -250,6 +250,35 @@ class ItemRepository:
                 f"An item named '{values.get('name')}' already exists here."
             ) from exc
 
+    async def insert_folder(
+        self,
+        drive_id: str,
+        parent_id: str,
+        name: str,
+        user_id: str,
+        user_name: str,
+        now: datetime,
+    ) -> str:
+        item_id = new_id()
+        await self.insert(
+            id=item_id,
+            drive_id=drive_id,
+            parent_id=parent_id,
+            name=name,
+            name_key=name_key(name),
+            is_folder=True,
+            size=0,
+            version=1,
+            content_version=1,
+            created_at=now,
+            modified_at=now,
+            created_by_id=user_id,
+            created_by_name=user_name,
+            modified_by_id=user_id,
+            modified_by_name=user_name,
+        )
+        return item_id
+
     async def update(self, item_id: str, **values: Any) -> None:
         try:
             await self.conn.execute(update(items).where(items.c.id == item_id).values(**values))
