@@ -233,16 +233,18 @@ class OperationStore:
     async def release(
         self, op: Operation, worker_id: str, now: datetime, *, retry_at: datetime | None = None
     ) -> None:
-        """Give the lease back (shutdown, or a transient error with a retry time)."""
+        """Give the lease back: with ``retry_at`` after a transient error (the attempt
+        counts), without it at shutdown (the attempt is refunded: stopping is no failure)."""
+        values: dict[str, Any] = {
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "next_attempt_at": retry_at or now,
+            "updated_at": now,
+        }
+        if retry_at is None:
+            values["attempts"] = ops.c.attempts - 1
         await self.conn.execute(
-            update(ops)
-            .where(ops.c.id == op.id, ops.c.lease_owner == worker_id)
-            .values(
-                lease_owner=None,
-                lease_expires_at=None,
-                next_attempt_at=retry_at or now,
-                updated_at=now,
-            )
+            update(ops).where(ops.c.id == op.id, ops.c.lease_owner == worker_id).values(**values)
         )
 
     # -- the owner's side -------------------------------------------------------------------
