@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -151,9 +150,9 @@ async def _serve(
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    from graphdrive.logs import configure
+
+    configure(settings.log_level)
 
 
 @app.command()

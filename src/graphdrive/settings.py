@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     monitor_finished_status: Literal[200, 202, 303] = 202
     copy_batch_size: int = Field(default=2000, gt=0)
     lease_seconds: float = Field(default=30.0, gt=0)
-    max_attempts: int = Field(default=5, gt=0)
+    # Claims per operation, rescues after a crash included: a poison operation must end.
+    max_attempts: int = Field(default=10, gt=0)
     max_active_operations_per_user: int = Field(default=4, gt=0)
 
     log_level: str = "info"
