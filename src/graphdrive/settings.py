@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,7 +40,8 @@ class Settings(BaseSettings):
     monitor_url: str | None = None
     monitor_port: int | None = None
     monitor_retention_seconds: int = Field(default=24 * 3600, gt=0)
-    monitor_finished_status: Literal[200, 202, 303] = 202
+    # Status code of finished monitor reports: 202 (as the seed shows), 200, or 303 → item.
+    monitor_finished_status: int = 202
     copy_batch_size: int = Field(default=2000, gt=0)
     lease_seconds: float = Field(default=30.0, gt=0)
     # Claims per operation, rescues after a crash included: a poison operation must end.
@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     max_active_operations_per_user: int = Field(default=4, gt=0)
 
     log_level: str = "info"
+
+    @field_validator("monitor_finished_status")
+    @classmethod
+    def _finished_status(cls, value: int) -> int:
+        if value not in (200, 202, 303):
+            raise ValueError("must be 200, 202 or 303")
+        return value
 
     @property
     def resolved_database_url(self) -> str:

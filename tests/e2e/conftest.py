@@ -7,7 +7,7 @@ test works inside its own uniquely named folder (`workspace`, `bob_workspace`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from .helpers import make_folder, ok, unique
-from .server import ServerProcess, running_server
+from .server import ServerProcess, quick_token, running_server
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +107,38 @@ def workspace(alice: httpx.Client, alice_root: dict[str, Any]) -> dict[str, Any]
 def bob_workspace(bob: httpx.Client) -> dict[str, Any]:
     root = ok(bob.get("/me/drive/root"))
     return make_folder(bob, root["id"], unique("bobws"))
+
+
+# --- long-running actions ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_user(server: ServerProcess) -> Iterator[Callable[..., httpx.Client]]:
+    """`fresh_user("prefix")` → a client for a brand-new user of the session server.
+
+    For tests that need an empty drive (fixed root paths such as `/Documents`) or exact counts
+    in the user's operation list.
+    """
+    clients: list[httpx.Client] = []
+
+    def make(prefix: str = "user", scopes: str | None = None) -> httpx.Client:
+        client = server.client(quick_token(server.data_dir, unique(prefix), scopes))
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def idle_server(spawn_server: Any) -> Iterator[ServerProcess]:
+    """A server with no workers (GRAPHDRIVE_WORKERS=0): accepted operations stay notStarted."""
+    with spawn_server({"GRAPHDRIVE_WORKERS": "0"}) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def idle_alice(idle_server: ServerProcess) -> Iterator[httpx.Client]:
+    with idle_server.client(quick_token(idle_server.data_dir, "alice")) as client:
+        yield client
