@@ -268,13 +268,7 @@ class _FileWrite:
             name = await self.repo.free_name(parent.id, name, is_folder=False)
         check_if_match_absent(self.if_match)
         item_id = new_id()
-        await self.repo.ensure_blob(
-            self.staged.sha256,
-            self.staged.size,
-            self.staged.sha1,
-            self.staged.quick_xor or None,
-            self.now,
-        )
+        await self._record_blob()
         await self.repo.insert(
             id=item_id,
             drive_id=parent.drive_id,
@@ -301,6 +295,12 @@ class _FileWrite:
         self.created = True
         return item_id, None
 
+    async def _record_blob(self) -> None:
+        staged = self.staged
+        await self.repo.ensure_blob(
+            staged.sha256, staged.size, staged.sha1, staged.quick_xor or None, self.now
+        )
+
     def _fs_values(self) -> dict[str, datetime]:
         values = {}
         if self.fs_created_at is not None:
@@ -313,13 +313,7 @@ class _FileWrite:
         if item.is_folder:
             raise InvalidRequest("A folder has no content to replace.")
         check_if_match(item, self.if_match)
-        await self.repo.ensure_blob(
-            self.staged.sha256,
-            self.staged.size,
-            self.staged.sha1,
-            self.staged.quick_xor or None,
-            self.now,
-        )
+        await self._record_blob()
         await self.repo.update(
             item.id,
             blob_key=self.staged.sha256,
