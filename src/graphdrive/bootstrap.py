@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from pydantic import SecretStr
+
 from graphdrive.auth import DevTokens, JwksVerifier, TokenVerifier, load_or_create_secret
 from graphdrive.operations.actions import ActionRegistry
 from graphdrive.operations.copy import CopyAction
@@ -22,7 +24,7 @@ from graphdrive.service.janitor import Janitor
 from graphdrive.service.operations import OperationService
 from graphdrive.service.uploads import UploadService
 from graphdrive.settings import Settings
-from graphdrive.storage.blobs import BlobStore, open_blob_store
+from graphdrive.storage.blobs import BlobStore, S3Options, open_blob_store
 from graphdrive.storage.metadata.database import Database, open_database
 from graphdrive.storage.metadata.migrate import migrate
 
@@ -55,6 +57,22 @@ class Container:
         await self.db.dispose()
 
 
+def s3_options(settings: Settings) -> S3Options:
+    """Object-store settings; each one left unset falls back to boto3's usual sources."""
+
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value else None
+
+    return S3Options(
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=secret(settings.s3_secret_access_key),
+        session_token=secret(settings.s3_session_token),
+        addressing_style=settings.s3_addressing_style,
+    )
+
+
 def server_secret(settings: Settings) -> bytes:
     env = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
     return load_or_create_secret(settings.data_dir, env)
@@ -66,7 +84,7 @@ async def build(settings: Settings, *, apply_migrations: bool = True) -> Contain
     db = open_database(settings.resolved_database_url)
     if apply_migrations:
         await migrate(db)
-    blobs = open_blob_store(settings.resolved_blob_url)
+    blobs = open_blob_store(settings.resolved_blob_url, s3=s3_options(settings))
     dev_tokens = DevTokens(secret)
     verifier: TokenVerifier = dev_tokens
     if settings.jwks_file or settings.jwks_url:

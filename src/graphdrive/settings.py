@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,17 @@ class Settings(BaseSettings):
 
     database_url: str | None = None  # default: sqlite under data_dir
     blob_url: str | None = None  # default: file:// under data_dir
+
+    # Object storage, for blob_url=s3://bucket/prefix. Each unset value falls back to boto3's
+    # usual sources (AWS_* variables, ~/.aws, instance roles); the endpoint defaults to AWS.
+    s3_endpoint_url: str | None = None  # e.g. http://127.0.0.1:8333 for SeaweedFS or MinIO
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_session_token: SecretStr | None = None
+    # Default: "path" when s3_endpoint_url is set (what S3-compatible servers expect), else
+    # boto3's own choice.
+    s3_addressing_style: Literal["auto", "path", "virtual"] | None = None
 
     jwt_secret: SecretStr | None = None
     jwks_file: Path | None = None

@@ -13,8 +13,10 @@ import hashlib
 import os
 import random
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
@@ -30,21 +32,39 @@ from graphdrive.storage.blobs import (
     BlobNotFound,
     BlobStore,
     LocalBlobStore,
+    S3BlobStore,
+    S3Options,
     StagedBlob,
+    _s3_bucket,
     open_blob_store,
 )
+from graphdrive.storage.blobs import s3 as s3_module
+from tests.support.seaweed import SeaweedS3
+
+S3_BUCKET = "graphdrive-contract"
 
 
-def _local(tmp_path: Path) -> BlobStore:
+def _local(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     return open_blob_store((tmp_path / "blobs").as_uri())
 
 
-BACKENDS: dict[str, Callable[[Path], BlobStore]] = {"local": _local}
+def _s3(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    # One SeaweedFS server and bucket for the session (skips if weed is not installed); a
+    # prefix of its own for each test.
+    server: SeaweedS3 = request.getfixturevalue("seaweed_s3")
+    return open_blob_store(f"s3://{S3_BUCKET}/{uuid.uuid4().hex}", s3=server.options())
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], BlobStore]] = {
+    "local": _local,
+    "s3": _s3,
+}
+MARKS = {"s3": pytest.mark.s3}
+
+
+@pytest.fixture(params=[pytest.param(name, marks=MARKS.get(name, ())) for name in BACKENDS])
 def blob_store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    return BACKENDS[request.param](tmp_path)
+    return BACKENDS[request.param](request, tmp_path)
 
 
 class ClientGone(Exception):
@@ -496,6 +516,164 @@ async def test_a_forged_staged_blob_is_refused(blob_store: BlobStore) -> None:
     assert await read_all(blob_store, real.sha256) == b"real"
 
 
+# --- resumable staging (upload sessions) ----------------------------------------------------
+
+
+async def append_all(store: BlobStore, token: str, data: bytes, fragment: int) -> None:
+    for offset in range(0, len(data), fragment):
+        piece = data[offset : offset + fragment]
+        end = await store.append(token, offset, stream(piece), length=len(piece))
+        assert end == offset + len(piece)
+
+
+async def test_appended_fragments_seal_into_one_staged_blob(blob_store: BlobStore) -> None:
+    data = payload(3 * 327_680 + 1_234, seed=20)
+    token = await blob_store.open_append()
+    assert await blob_store.appended_length(token) == 0
+
+    await append_all(blob_store, token, data, 327_680)
+    assert await blob_store.appended_length(token) == len(data)
+    staged = await blob_store.seal(token)
+
+    assert staged == StagedBlob(
+        token=staged.token,
+        size=len(data),
+        sha256=sha256(data),
+        sha1=hashlib.sha1(data).hexdigest(),
+        quick_xor=quick_xor_reference(data),
+    )
+    assert await all_keys(blob_store) == []
+    await blob_store.commit(staged)
+    assert await read_all(blob_store, staged.sha256) == data
+    assert await blob_store.sweep_staging(0) == 0
+
+
+async def test_a_fragment_larger_than_an_upload_part_is_appended(blob_store: BlobStore) -> None:
+    data = payload((9 << 20) + 17, seed=21)  # S3 writes it as a multipart upload
+    token = await blob_store.open_append()
+
+    await append_all(blob_store, token, data, len(data) - 5)
+    staged = await blob_store.seal(token)
+
+    assert (staged.size, staged.sha256) == (len(data), sha256(data))
+    await blob_store.commit(staged)
+    assert await read_all(blob_store, staged.sha256) == data
+
+
+async def test_empty_appendable_data_seals_to_the_empty_blob(blob_store: BlobStore) -> None:
+    token = await blob_store.open_append()
+
+    staged = await blob_store.seal(token)
+
+    assert (staged.size, staged.sha256) == (0, sha256(b""))
+    await blob_store.discard(staged)
+    assert await blob_store.sweep_staging(0) == 0
+
+
+async def test_an_append_at_the_wrong_offset_is_refused(blob_store: BlobStore) -> None:
+    token = await blob_store.open_append()
+    await blob_store.append(token, 0, stream(b"abc"), length=3)
+
+    for offset in (0, 2, 4):
+        with pytest.raises(InvalidRange):
+            await blob_store.append(token, offset, stream(b"x"), length=1)
+
+    assert await blob_store.appended_length(token) == 3
+
+
+@pytest.mark.parametrize("sent", [b"short", b"much too long"])
+async def test_a_fragment_of_the_wrong_length_leaves_no_trace(
+    blob_store: BlobStore, sent: bytes
+) -> None:
+    token = await blob_store.open_append()
+    await blob_store.append(token, 0, stream(b"head"), length=4)
+
+    with pytest.raises(ValueError, match="fragment"):
+        await blob_store.append(token, 4, stream(sent, 3), length=8)
+
+    assert await blob_store.appended_length(token) == 4
+    assert await blob_store.append(token, 4, stream(b"tail-end"), length=8) == 12
+    staged = await blob_store.seal(token)
+    assert staged.sha256 == sha256(b"headtail-end")
+
+
+async def test_a_failing_fragment_stream_leaves_no_trace(blob_store: BlobStore) -> None:
+    head = payload(1_000, seed=22)
+    token = await blob_store.open_append()
+    await blob_store.append(token, 0, stream(head), length=len(head))
+
+    async def disconnecting() -> AsyncIterator[bytes]:
+        async for chunk in stream(payload(9 << 20, seed=23), 1 << 20):
+            yield chunk
+        raise ClientGone("client went away")
+
+    with pytest.raises(ClientGone):
+        await blob_store.append(token, len(head), disconnecting(), length=10 << 20)
+
+    assert await blob_store.appended_length(token) == len(head)
+    staged = await blob_store.seal(token)
+    assert (staged.size, staged.sha256) == (len(head), sha256(head))
+
+
+async def test_a_cancelled_fragment_leaves_no_trace(blob_store: BlobStore) -> None:
+    token = await blob_store.open_append()
+    await blob_store.append(token, 0, stream(b"head"), length=4)
+    reached_stall = asyncio.Event()
+
+    async def stalling() -> AsyncIterator[bytes]:
+        async for chunk in stream(payload(9 << 20, seed=24), 1 << 20):
+            yield chunk
+        reached_stall.set()
+        await asyncio.Event().wait()
+        yield b"never"
+
+    task = asyncio.create_task(blob_store.append(token, 4, stalling(), length=10 << 20))
+    await asyncio.wait_for(reached_stall.wait(), timeout=30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert await blob_store.appended_length(token) == 4
+    assert (await blob_store.seal(token)).sha256 == sha256(b"head")
+
+
+async def test_abort_append_removes_the_data(blob_store: BlobStore) -> None:
+    token = await blob_store.open_append()
+    await blob_store.append(token, 0, stream(b"partial"), length=7)
+
+    await blob_store.abort_append(token)
+    await blob_store.abort_append(token)  # already gone: no error
+
+    with pytest.raises(StorageError):
+        await blob_store.appended_length(token)
+    with pytest.raises(StorageError):
+        await blob_store.append(token, 7, stream(b"more"), length=4)
+    assert await blob_store.sweep_staging(0) == 0
+
+
+async def test_sweep_staging_removes_appendable_data(blob_store: BlobStore) -> None:
+    token = await blob_store.open_append()
+    await blob_store.append(token, 0, stream(b"partial"), length=7)
+
+    assert await blob_store.sweep_staging(3_600) == 0
+    assert await blob_store.sweep_staging(0) == 1
+
+    with pytest.raises(StorageError):
+        await blob_store.appended_length(token)
+
+
+@pytest.mark.parametrize("token", ["", "../" * 11, "A" * 32, "0" * 31])
+async def test_malformed_append_tokens_are_a_value_error(blob_store: BlobStore, token: str) -> None:
+    with pytest.raises(ValueError, match="token"):
+        await blob_store.appended_length(token)
+    with pytest.raises(ValueError, match="token"):
+        await blob_store.append(token, 0, stream(b"x"), length=1)
+    with pytest.raises(ValueError, match="token"):
+        await blob_store.seal(token)
+    with pytest.raises(ValueError, match="token"):
+        await blob_store.abort_append(token)
+
+
 # --- the local backend's own promises -------------------------------------------------------
 
 
@@ -546,11 +724,15 @@ def test_open_blob_store_accepts_file_urls_and_plain_paths(tmp_path: Path) -> No
     "url",
     [
         "",
-        "s3://bucket/prefix",
+        "gs://bucket/prefix",
         "https://example.com/blobs",
         "file://otherhost/srv/blobs",
         "file:relative/path",
         "file:///srv/blobs?x=1",
+        "s3://",
+        "s3:///prefix",
+        "s3://bucket/prefix?x=1",
+        "s3://bucket/a/../b",
     ],
 )
 def test_open_blob_store_rejects_other_urls(url: str) -> None:
@@ -562,3 +744,145 @@ def test_open_blob_store_keeps_credentials_out_of_errors() -> None:
     with pytest.raises(ConfigurationError) as error:
         open_blob_store("s3://AKIDSECRET:hunter2@bucket/prefix")
     assert "hunter2" not in str(error.value)
+
+
+# --- the S3 backend's own promises ----------------------------------------------------------
+
+
+def s3_store(server: SeaweedS3) -> S3BlobStore:
+    store = open_blob_store(f"s3://{S3_BUCKET}/{uuid.uuid4().hex}", s3=server.options())
+    assert isinstance(store, S3BlobStore)
+    return store
+
+
+def object_keys(server: SeaweedS3, bucket: str, prefix: str) -> list[str]:
+    listed = server.client().list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return sorted(item["Key"] for item in listed.get("Contents", []))
+
+
+def pending_uploads(server: SeaweedS3, store: S3BlobStore) -> list[str]:
+    listed = server.client().list_multipart_uploads(Bucket=store.bucket, Prefix=store.prefix)
+    return [upload["Key"] for upload in listed.get("Uploads", [])]
+
+
+@pytest.mark.s3
+async def test_s3_layout_and_lazy_bucket(seaweed_s3: SeaweedS3) -> None:
+    bucket = f"lazy-{uuid.uuid4().hex[:12]}"
+    store = S3BlobStore(bucket, "some/prefix", seaweed_s3.options())
+    client = seaweed_s3.client()
+    try:
+        # Reading a bucket that does not exist finds nothing, and does not create it.
+        assert await all_keys(store) == []
+        assert not await store.exists(MISSING)
+        with pytest.raises(BlobNotFound):
+            await read_all(store, MISSING)
+        assert await store.sweep_staging(0) == 0
+        assert bucket not in [b["Name"] for b in client.list_buckets()["Buckets"]]
+
+        staged = await store.stage(stream(b"hello"))  # the first write creates it
+        assert object_keys(seaweed_s3, bucket, "") == [f"some/prefix/staging/{staged.token}"]
+        await store.commit(staged)
+
+        key = staged.sha256
+        assert object_keys(seaweed_s3, bucket, "") == [
+            f"some/prefix/blobs/{key[:2]}/{key[2:4]}/{key}"
+        ]
+    finally:
+        client.delete_bucket(Bucket=bucket)
+
+
+@pytest.mark.s3
+async def test_s3_multipart_upload_and_copy(
+    seaweed_s3: SeaweedS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Commit copies past COPY_LIMIT with UploadPartCopy; lower it to take that path here.
+    monkeypatch.setattr(_s3_bucket, "COPY_LIMIT", 1 << 20)
+    monkeypatch.setattr(_s3_bucket, "COPY_PART", 5 << 20)
+    store = s3_store(seaweed_s3)
+    data = payload((16 << 20) + 3, seed=30)  # two 8 MiB parts and a ragged tail
+
+    staged = await store.stage(stream(data, 1 << 20))
+    await store.commit(staged)
+
+    assert (staged.size, staged.sha256) == (len(data), sha256(data))
+    assert await read_all(store, staged.sha256) == data
+    boundary = 8 << 20
+    assert (
+        await read_all(store, staged.sha256, boundary - 9, boundary + 9)
+        == data[boundary - 9 : boundary + 9]
+    )
+    assert pending_uploads(seaweed_s3, store) == []
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("ending", ["error", "cancel"])
+async def test_s3_a_failed_multipart_stage_leaves_no_upload(
+    seaweed_s3: SeaweedS3, ending: str
+) -> None:
+    store = s3_store(seaweed_s3)
+    stalled = asyncio.Event()
+
+    async def content() -> AsyncIterator[bytes]:
+        async for chunk in stream(payload(9 << 20, seed=31), 1 << 20):
+            yield chunk  # past one part: a multipart upload has begun
+        if ending == "error":
+            raise ClientGone("client went away")
+        stalled.set()
+        await asyncio.Event().wait()
+        yield b"never"
+
+    task = asyncio.create_task(store.stage(content()))
+    if ending == "cancel":
+        await asyncio.wait_for(stalled.wait(), timeout=30)
+        task.cancel()
+    with pytest.raises((ClientGone, asyncio.CancelledError)):
+        await task
+
+    assert pending_uploads(seaweed_s3, store) == []
+    assert object_keys(seaweed_s3, store.bucket, store.prefix) == []
+
+
+@pytest.mark.s3
+async def test_s3_sweep_uses_last_modified_and_aborts_stale_uploads(
+    seaweed_s3: SeaweedS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = s3_store(seaweed_s3)
+    await store.stage(stream(b"staged"))
+    token = await store.open_append()
+    await store.append(token, 0, stream(b"partial"), length=7)
+    orphan = f"{store.prefix}/staging/{'f' * 32}"  # a crashed stage's multipart upload
+    seaweed_s3.client().create_multipart_upload(Bucket=store.bucket, Key=orphan)
+    two_hours_on = datetime.now(UTC) + timedelta(hours=2)
+    monkeypatch.setattr(s3_module, "_now", lambda: two_hours_on)
+
+    assert await store.sweep_staging(3 * 3_600) == 0
+    assert await store.sweep_staging(3_600) == 3
+
+    assert pending_uploads(seaweed_s3, store) == []
+    assert object_keys(seaweed_s3, store.bucket, store.prefix) == []
+
+
+def test_open_blob_store_reads_s3_urls() -> None:
+    options = S3Options(
+        endpoint_url="http://127.0.0.1:9",
+        access_key_id="AKIDEXAMPLE",
+        secret_access_key="hunter2",
+        session_token="sessiontoken",
+    )
+
+    store = open_blob_store("s3://my-bucket/a/b/", s3=options)  # nothing is contacted
+
+    assert isinstance(store, S3BlobStore)
+    assert (store.bucket, store.prefix) == ("my-bucket", "a/b")
+    for text in (repr(store), repr(options)):
+        assert "hunter2" not in text
+        assert "AKIDEXAMPLE" not in text
+        assert "sessiontoken" not in text
+    bare = open_blob_store("s3://my-bucket")
+    assert isinstance(bare, S3BlobStore)
+    assert bare.prefix == ""
+
+
+def test_open_blob_store_needs_both_s3_keys_or_neither() -> None:
+    with pytest.raises(ConfigurationError, match="both"):
+        open_blob_store("s3://bucket/prefix", s3=S3Options(access_key_id="AKIDEXAMPLE"))
