@@ -194,6 +194,44 @@ def migrate(data_dir: DataDir = None) -> None:
     typer.echo("migrations applied")
 
 
+@app.command()
+def transfer(
+    to_database_url: Annotated[str, typer.Option(help="Target metadata database URL")],
+    to_blob_url: Annotated[str, typer.Option(help="Target blob store URL (s3://… or file://…)")],
+    data_dir: DataDir = None,
+) -> None:
+    """Copy this installation (settings as for `serve`) into other storage, e.g. from the
+    embedded SQLite + local files to PostgreSQL + S3. Stop the server first."""
+    from graphdrive.bootstrap import s3_options
+    from graphdrive.storage.blobs import open_blob_store
+    from graphdrive.storage.metadata.database import open_database
+    from graphdrive.storage.transfer import transfer as run_transfer
+
+    settings = load_settings(data_dir=data_dir)
+    _configure_logging(settings)
+
+    async def run() -> None:
+        source = open_database(settings.resolved_database_url)
+        target = open_database(to_database_url)
+        try:
+            report = await run_transfer(
+                source,
+                open_blob_store(settings.resolved_blob_url, s3=s3_options(settings)),
+                target,
+                open_blob_store(to_blob_url, s3=s3_options(settings)),
+            )
+        finally:
+            await source.dispose()
+            await target.dispose()
+        rows = ", ".join(f"{n} {t}" for t, n in report.rows.items())
+        typer.echo(
+            f"transferred: {rows}; blobs copied {report.blobs_copied}, "
+            f"already present {report.blobs_present}"
+        )
+
+    asyncio.run(run())
+
+
 def _version() -> str:
     from graphdrive import __version__
 
@@ -201,4 +239,7 @@ def _version() -> str:
 
 
 def main() -> None:
+    from graphdrive.client.commands import register
+
+    register(app)
     app()

@@ -28,6 +28,7 @@ from graphdrive.storage.metadata.schema import operations as ops
 
 _ACTIVE = (OperationStatus.IN_PROGRESS, OperationStatus.DELETE_PENDING)
 NOTIFY_CHANNEL = "graphdrive_operations"  # see storage/metadata/postgres.py
+CLAIM_LOCK = 7245002  # advisory lock key serialising claims on PostgreSQL
 
 
 class OperationStore:
@@ -95,6 +96,10 @@ class OperationStore:
         self, worker_id: str, now: datetime, lease_seconds: float, max_per_owner: int
     ) -> Operation | None:
         """Take the oldest runnable operation whose lease is free or expired."""
+        if self.conn.dialect.name == "postgresql":
+            # Claims are short: serialising them makes the per-owner limit exact (two claimers
+            # in READ COMMITTED would each see the owner below it). Released at commit.
+            await self.conn.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK)))
         busy = (
             select(ops.c.owner_id)
             .where(

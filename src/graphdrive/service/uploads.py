@@ -12,6 +12,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import AsyncIterable
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,14 +33,16 @@ from graphdrive.exceptions import (
 )
 from graphdrive.service.clock import utcnow
 from graphdrive.service.content import ContentService, FileTarget
-from graphdrive.service.drives import Address, DriveService
-from graphdrive.storage.blobs import BlobStore
+from graphdrive.service.drives import Address, DriveService, locate
+from graphdrive.storage.blobs import BlobNotFound, BlobStore
 from graphdrive.storage.metadata.database import Database
 from graphdrive.storage.metadata.items import ItemRepository, new_id
 from graphdrive.storage.metadata.schema import upload_sessions as sessions
 
 SESSION_IDLE = timedelta(hours=1)  # a session expires this long after its last fragment
 WRITER_LEASE = timedelta(minutes=10)  # how long one fragment may take to arrive
+# A finished session's last fragment may be sent again for this long (see `_replay`).
+REPLAY_WINDOW = timedelta(minutes=10)
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 
 
@@ -106,7 +109,9 @@ class UploadService:
         if file_size is not None and file_size > self.max_upload_bytes:
             raise PayloadTooLarge(f"Files are limited to {self.max_upload_bytes} bytes.")
         drive = await self.drives.drive_for(principal, address.drive)
-        target = await self.content.file_target(drive, address, by_path=by_path)
+        target = await self.content.file_target(
+            drive, address, by_path=by_path, principal=principal
+        )
         if target.parent_id is not None and conflict is ConflictBehavior.FAIL:
             async with self.db.read() as conn:
                 if await ItemRepository(conn).name_taken(target.parent_id, name_key(target.name)):
@@ -156,7 +161,13 @@ class UploadService:
             raise InvalidRequest("Content-Length does not match the Content-Range.")
         if total is not None and total > self.max_upload_bytes:
             raise PayloadTooLarge(f"Files are limited to {self.max_upload_bytes} bytes.")
-        row = await self._claim_writer(token, start, total)
+        try:
+            row = await self._claim_writer(token, start, total)
+        except ItemNotFound:
+            replayed = await self._replay(token, (start, end, total), chunks)
+            if replayed is None:
+                raise
+            return replayed
         try:
             await self.blobs.append(row["staging"], start, chunks, length=end - start)
         except ValueError as exc:
@@ -165,7 +176,7 @@ class UploadService:
         except BaseException:
             await self._release_writer(row["id"], None)
             raise
-        expires = await self._release_writer(row["id"], end)
+        expires = await self._release_writer(row["id"], end, start)
         size = total if total is not None else row["file_size"]
         if size is not None and end == size and not row["defer_commit"]:
             return await self._finish(token)
@@ -194,6 +205,65 @@ class UploadService:
         for (staging,) in rows:
             await self.blobs.abort_append(staging)
         return len(rows)
+
+    # -- replays of the last fragment -------------------------------------------------------
+    async def _replay(
+        self,
+        token: str,
+        content_range: tuple[int, int, int | None],
+        chunks: AsyncIterable[bytes],
+    ) -> Finished | None:
+        """Answer a repeat of the fragment that finished the session with the finished item.
+
+        A client that lost the answer to its last fragment sends it again; msgraph-sdk's
+        LargeFileUploadTask always does. The repeat is accepted (nothing is written) only until
+        the finished session expires, with the very same range and bytes, and while the item
+        still holds that content; anything else stays "no such session". The finished session
+        lives in the database, so any API process can answer the repeat.
+        """
+        start, end, total = content_range
+        async with self.db.read() as conn:
+            row = await _session(conn, token)
+            if (
+                row is None
+                or not row["finished_item_id"]
+                or row["expires_at"] < utcnow()
+                or (row["last_start"], row["file_size"]) != (start, end)
+                or total not in (None, end)
+            ):
+                return None
+            repo = ItemRepository(conn)
+            drive = await repo.drive(row["drive_id"])
+            if drive is None:
+                return None
+            try:
+                loc = await locate(repo, drive, row["finished_item_id"])
+            except ItemNotFound:
+                return None
+        if loc.item.blob_key is None:
+            return None
+        try:
+            same = await self._same_bytes(loc.item.blob_key, start, end, chunks)
+        except (BlobNotFound, InvalidRange):  # the item's content changed since
+            return None
+        return Finished(drive, loc, bool(row["finished_created"])) if same else None
+
+    async def _same_bytes(
+        self, blob_key: str, start: int, end: int, chunks: AsyncIterable[bytes]
+    ) -> bool:
+        sent, received = hashlib.sha256(), 0
+        async for chunk in chunks:
+            received += len(chunk)
+            if received > end - start:
+                return False
+            sent.update(chunk)
+        if received != end - start:
+            return False
+        kept = hashlib.sha256()
+        async with aclosing(self.blobs.read(blob_key, start, end)) as stored:
+            async for chunk in stored:
+                kept.update(chunk)
+        return sent.digest() == kept.digest()
 
     # -- steps ------------------------------------------------------------------------------
     async def _claim_writer(self, token: str, start: int, total: int | None) -> Any:
@@ -224,11 +294,13 @@ class UploadService:
                 raise InvalidRange("Another fragment of this upload is being written.")
         return row
 
-    async def _release_writer(self, session_id: str, received: int | None) -> datetime:
+    async def _release_writer(
+        self, session_id: str, received: int | None, start: int | None = None
+    ) -> datetime:
         expires = utcnow() + SESSION_IDLE
         values: dict[str, Any] = {"writer_until": None}
         if received is not None:
-            values.update(received=received, expires_at=expires)
+            values.update(received=received, expires_at=expires, last_start=start)
         async with self.db.write() as conn:
             await conn.execute(update(sessions).where(sessions.c.id == session_id).values(**values))
         return expires
@@ -238,8 +310,33 @@ class UploadService:
             row = await _live(conn, token)
             if row["file_size"] is None or row["received"] != row["file_size"]:
                 raise InvalidRequest("The upload is not complete yet.")
-            # Claimed by deleting: a second commit finds no session.
-            await conn.execute(delete(sessions).where(sessions.c.id == row["id"]))
+            # Claimed by marking it as publishing (""): a second commit finds no live session.
+            claimed = await conn.execute(
+                update(sessions)
+                .where(sessions.c.id == row["id"], sessions.c.finished_item_id.is_(None))
+                .values(finished_item_id="")
+            )
+            if claimed.rowcount == 0:
+                raise ItemNotFound("This upload session does not exist or has expired.")
+        try:
+            finished = await self._publish(row)
+        except BaseException:
+            async with self.db.write() as conn:
+                await conn.execute(delete(sessions).where(sessions.c.id == row["id"]))
+            raise
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(sessions)
+                .where(sessions.c.id == row["id"])
+                .values(
+                    finished_item_id=finished.item.item.id,
+                    finished_created=finished.created,
+                    expires_at=utcnow() + REPLAY_WINDOW,
+                )
+            )
+        return finished
+
+    async def _publish(self, row: Any) -> Finished:
         staged = await self.blobs.seal(row["staging"])
         owner = Principal(row["owner_id"], row["owner_name"], frozenset({"Files.ReadWrite"}))
         async with self.db.read() as conn:
@@ -259,10 +356,15 @@ class UploadService:
         return Finished(drive, loc, created)
 
 
+async def _session(conn: AsyncConnection, token: str) -> Any:
+    stmt = select(sessions).where(sessions.c.token_hash == _digest(token))
+    row = (await conn.execute(stmt)).first()
+    return row._mapping if row else None
+
+
 async def _live(conn: AsyncConnection, token: str) -> Any:
-    row = (
-        await conn.execute(select(sessions).where(sessions.c.token_hash == _digest(token)))
-    ).first()
-    if row is None or row._mapping["expires_at"] < utcnow():
+    """A session still receiving fragments (not expired, not finished)."""
+    row = await _session(conn, token)
+    if row is None or row["expires_at"] < utcnow() or row["finished_item_id"] is not None:
         raise ItemNotFound("This upload session does not exist or has expired.")
-    return row._mapping
+    return row

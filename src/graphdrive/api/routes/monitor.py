@@ -106,6 +106,8 @@ async def _wait_for_change(request: Request, token: str, report: Report, wait: i
     deadline = time.monotonic() + wait
     while not report.operation.status.finished and time.monotonic() < deadline:
         await asyncio.sleep(POLL_SECONDS)
+        if await request.is_disconnected():
+            break
         try:
             report = await service.by_token(token)
         except ItemNotFound:

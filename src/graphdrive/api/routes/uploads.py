@@ -34,10 +34,22 @@ class SessionRequest(GraphBody):
     defer_commit: bool = Field(default=False, alias="deferCommit")
 
 
+def next_expected_ranges(state: SessionState) -> list[str]:
+    """Graph's ``start-end`` ranges (zero-based, inclusive); ``start-`` while the size is unknown.
+
+    The closed form is what msgraph-sdk's ``LargeFileUploadTask`` parses (it cannot read
+    ``start-``); rclone and other clients read only the part before the ``-``.
+    """
+    size = state.file_size
+    if size is not None and state.next_expected < size:
+        return [f"{state.next_expected}-{size - 1}"]
+    return [f"{state.next_expected}-"]
+
+
 def _state(state: SessionState, upload_url: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "expirationDateTime": graph_datetime(state.expires_at),
-        "nextExpectedRanges": [f"{state.next_expected}-"],
+        "nextExpectedRanges": next_expected_ranges(state),
     }
     if upload_url:
         body["uploadUrl"] = upload_url

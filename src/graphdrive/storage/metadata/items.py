@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphdrive.domain.items import Drive, Item
 from graphdrive.domain.names import first_free_name, name_key
-from graphdrive.exceptions import NameAlreadyExists
+from graphdrive.exceptions import ItemNotFound, NameAlreadyExists
 from graphdrive.storage.metadata.schema import blobs, copy_nodes, drives, items
 
 
@@ -91,6 +91,18 @@ def _to_drive(row: Row[Any]) -> Drive:
         root_id=m["root_id"],
         created_at=m["created_at"],
     )
+
+
+def _integrity_error(exc: IntegrityError, name: object) -> Exception:
+    """Only a clash on (parent, name) is a name conflict; a vanished parent or blob (a foreign
+    key) means the target is gone; anything else is a server fault and stays as it is."""
+    text = str(exc.orig).lower()
+    if "uq_items_parent_id_name_key" in text or "items.parent_id, items.name_key" in text:
+        label = f"named '{name}'" if name else "with that name"
+        return NameAlreadyExists(f"An item {label} already exists here.")
+    if "foreign key" in text:
+        return ItemNotFound("The parent folder or content no longer exists.")
+    return exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,9 +258,7 @@ class ItemRepository:
         try:
             await self.conn.execute(insert(items).values(**values))
         except IntegrityError as exc:
-            raise NameAlreadyExists(
-                f"An item named '{values.get('name')}' already exists here."
-            ) from exc
+            raise _integrity_error(exc, values.get("name")) from exc
 
     async def insert_folder(
         self,
@@ -283,7 +293,7 @@ class ItemRepository:
         try:
             await self.conn.execute(update(items).where(items.c.id == item_id).values(**values))
         except IntegrityError as exc:
-            raise NameAlreadyExists("An item with that name already exists here.") from exc
+            raise _integrity_error(exc, values.get("name")) from exc
 
     async def add_size(self, item_ids: Iterable[str], delta: int) -> None:
         ids = list(item_ids)

@@ -188,6 +188,11 @@ upload_sessions = Table(
     Column("staging", String(64), nullable=False),
     Column("defer_commit", Boolean, nullable=False, default=False),
     Column("writer_until", UTCDateTime(), nullable=True),  # a fragment is being written
+    Column("last_start", BigInteger, nullable=True),  # where the latest fragment began
+    # Set once published ("" while publishing): a repeat of the last fragment is answered
+    # with this item until the session expires (msgraph-sdk always repeats it).
+    Column("finished_item_id", String(64), nullable=True),
+    Column("finished_created", Boolean, nullable=True),
     Column("fs_created_at", UTCDateTime(), nullable=True),
     Column("fs_modified_at", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
