@@ -201,3 +201,11 @@ def test_orderby_last_modified(alice: httpx.Client, workspace: dict[str, Any]) -
 def test_orderby_unknown_field_is_400(alice: httpx.Client, seven: dict[str, Any]) -> None:
     response = alice.get(f"/me/drive/items/{seven['id']}/children?$orderby=colour")
     assert_graph_error(response, 400, "invalidRequest")
+
+
+def test_top_without_dollar_is_validated(alice: httpx.Client, seven: dict[str, Any]) -> None:
+    page = ok(alice.get(f"/me/drive/items/{seven['id']}/children?top=2"))
+    assert len(page["value"]) == 2
+    bad = alice.get(f"/me/drive/items/{seven['id']}/children?top=abc")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "invalidRequest"

@@ -71,6 +71,16 @@ class ItemUpdate(GraphBody):
     _empty = field_validator("name", mode="before")(_empty_as_none)
 
 
+def _plain_top(request: Request) -> int | None:
+    """``top`` without the ``$``, as some clients send it."""
+    raw = request.query_params.get("top")
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidRequest("top must be a positive integer.")
+    return int(raw)
+
+
 def parse_reference_path(path: str) -> tuple[str, ...]:
     """``/drive/root:/a/b`` (or ``/drives/{id}/root:/a/b``) → ``("a", "b")``."""
     _, colon, rest = path.partition("root:")
@@ -99,7 +109,7 @@ async def list_children(
 ) -> dict[str, Any]:
     who.require_read()
     c = container(request)
-    top = min(top or int(request.query_params.get("top") or c.settings.page_size), 1000)
+    top = min(top or _plain_top(request) or c.settings.page_size, c.settings.max_page_size)
     orderby = orderby or request.query_params.get("orderby")
     drive, page = await c.items.children(
         who, address(request, item_id), top=top, orderby=orderby, skiptoken=skiptoken
