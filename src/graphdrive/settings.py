@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=10, gt=0)
     max_active_operations_per_user: int = Field(default=4, gt=0)
 
+    # Per-user request rate (requests per minute, per API process); 0 turns throttling off.
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+
     log_level: str = "info"
 
     @field_validator("monitor_finished_status")

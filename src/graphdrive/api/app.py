@@ -21,6 +21,7 @@ from graphdrive.api.routes import (
     operations,
     uploads,
 )
+from graphdrive.api.throttle import Throttle
 from graphdrive.settings import Settings
 
 DRIVE_PREFIXES = ("/v1.0/me/drive", "/v1.0/drives/{drive_id}")
@@ -62,6 +63,7 @@ def create_app(
         ),
         lifespan=_lifespan(settings, container, run_workers=run_workers),
     )
+    app.state.throttle = Throttle(settings.rate_limit_per_minute)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(drives.router)

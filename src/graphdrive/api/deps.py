@@ -18,8 +18,11 @@ def container(request: Request) -> Container:
 
 
 async def principal(request: Request) -> Principal:
+    """The authenticated caller (401 otherwise), within their request rate (429 otherwise)."""
     token = bearer_token(request.headers.get("authorization"))
-    return await container(request).verifier.verify(token)
+    who = await container(request).verifier.verify(token)
+    request.app.state.throttle.check(who.user_id)
+    return who
 
 
 def address(request: Request, item_id: str | None = None) -> Address:
