@@ -5,6 +5,7 @@
 - :mod:`bench.copy_throughput` — folder copy rate and server peak RSS, beside a plain SQL
   ``INSERT … SELECT`` (:mod:`bench.baseline_sql`) and ``cp -r`` (:mod:`bench.baseline_cp`).
 - :mod:`bench.copy_phases` — where a copy's time goes: its SQL, phase by phase.
+- :mod:`bench.statement_overhead` — one small statement through graphdrive's database layer.
 - :mod:`bench.accept_latency` — ``POST …/copy`` → 202 latency under 50 concurrent clients.
 - :mod:`bench.monitor_throughput` — monitor ``GET`` requests per second.
 """

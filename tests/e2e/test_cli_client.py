@@ -32,7 +32,7 @@ from graphdrive.client import DriveClient
 from graphdrive.client.commands import register
 
 from .helpers import unique
-from .server import ServerProcess, clean_env, free_port, quick_token
+from .server import ServerProcess, clean_env, database_env, free_port, quick_token
 
 pytestmark = pytest.mark.e2e
 
@@ -140,7 +140,9 @@ def copier(spawn_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
     data_dir = tmp_path_factory.mktemp("copier") / "data"
     seed = [sys.executable, "-m", "graphdrive.devtools.seed", "--data-dir", str(data_dir)]
     seed += ["--user", "copier", "--name", "Big", "--items", str(SEEDED_ITEMS)]
-    subprocess.run(seed, check=True, capture_output=True, env=clean_env(), timeout=120)
+    subprocess.run(
+        seed, check=True, capture_output=True, env=clean_env(database_env(data_dir)), timeout=120
+    )
     with spawn_server({"GRAPHDRIVE_COPY_BATCH_SIZE": "20"}, data_dir=data_dir) as srv:
         yield srv
 
