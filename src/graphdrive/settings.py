@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     monitor_retention_seconds: int = Field(default=24 * 3600, gt=0)
     # Status code of finished monitor reports: 202 (as the seed shows), 200, or 303 → item.
     monitor_finished_status: int = 202
-    copy_batch_size: int = Field(default=2000, gt=0)
+    # Items per copy batch. Unset: adaptive, sized for about a quarter second of work each.
+    copy_batch_size: int | None = Field(default=None, gt=0)
     lease_seconds: float = Field(default=30.0, gt=0)
     # Claims per operation, rescues after a crash included: a poison operation must end.
     max_attempts: int = Field(default=10, gt=0)

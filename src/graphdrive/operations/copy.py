@@ -18,6 +18,7 @@ Content is shared by blob key; no byte is copied. Cleanup deletes the detached t
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, ClassVar
 
 from sqlalchemy import bindparam, delete, select, text
@@ -83,9 +84,9 @@ class CopyAction(Action):
     name: ClassVar[str] = "copy"
     operation: ClassVar[str] = "ItemCopy"
 
-    def __init__(self, db: Database, batch_size: int) -> None:
+    def __init__(self, db: Database, batch_size: int | None = None) -> None:
         self.db = db
-        self.batch_size = batch_size
+        self.fixed_batch = batch_size
 
     async def run(self, ctx: JobContext, op: Operation) -> None:
         if op.checkpoint is None:
@@ -94,14 +95,17 @@ class CopyAction(Action):
         checkpoint = dict(op.checkpoint or {})
         prefix, count = str(checkpoint["prefix"]), int(checkpoint["count"])
         next_seq = int(checkpoint["next_seq"])
+        sizer = BatchSizer(self.fixed_batch)
         while next_seq <= count:
             ctx.check_stop()
-            hi = min(next_seq + self.batch_size, count + 1)
+            hi = min(next_seq + sizer.size, count + 1)
+            started = time.monotonic()
             async with self.db.write() as conn:
                 items, size = await self._build(conn, op, prefix, next_seq, hi)
                 checkpoint["next_seq"] = hi
                 op = await ctx.advance(conn, op, items=items, bytes_=size, checkpoint=checkpoint)
             COPY_ITEMS.inc(items)
+            sizer.observe(hi - next_seq, time.monotonic() - started)
             next_seq = hi
             await asyncio.sleep(0)  # let requests waiting for the write lock in between
         ctx.check_stop()
@@ -182,6 +186,27 @@ class CopyAction(Action):
         await conn.execute(delete(copy_nodes).where(copy_nodes.c.op_id == op.id))
         resource = dest.id if p.get("children_only") or first is None else first
         return resource, str(p["dest_drive_id"])
+
+
+class BatchSizer:
+    """Batch sizes for about ``TARGET_SECONDS`` of work each: big enough that commits do not
+    dominate, small enough that progress, cancellation and lease renewal stay prompt. A size
+    given in the settings is used as it is."""
+
+    TARGET_SECONDS = 0.25
+    START, SMALLEST, LARGEST = 2_000, 500, 50_000
+
+    def __init__(self, fixed: int | None) -> None:
+        self.fixed = fixed
+        self.size = fixed or self.START
+
+    def observe(self, items: int, seconds: float) -> None:
+        if self.fixed or items <= 0:
+            return
+        rate = items / max(seconds, 1e-3)
+        wanted = int(rate * self.TARGET_SECONDS)
+        # Grow at most 4x a step, so one fast batch cannot make the next one huge.
+        self.size = max(self.SMALLEST, min(self.LARGEST, wanted, self.size * 4))
 
 
 async def _settle_name(
