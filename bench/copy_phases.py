@@ -23,9 +23,10 @@ from typing import Any
 
 from bench.harness import apply_pragmas, human, rate, say
 from graphdrive.operations import copy as copy_action
-from graphdrive.settings import Settings
+from graphdrive.operations.copy import BatchSizer
 
-DEFAULT_BATCH = int(Settings.model_fields["copy_batch_size"].default)
+# The adaptive sizer starts here (graphdrive.operations.copy.BatchSizer).
+DEFAULT_BATCH = BatchSizer.START
 
 
 def _scratch(source: Path, target: Path) -> None:
@@ -145,7 +146,7 @@ def run(
     """
     big_cache = {"cache_size": "-65536"}
     shapes: dict[str, dict[str, Any]] = {
-        f"as configured (batch {DEFAULT_BATCH}, FKs on)": {"batch_size": DEFAULT_BATCH},
+        f"first adaptive batch size ({DEFAULT_BATCH}, FKs on)": {"batch_size": DEFAULT_BATCH},
     }
     if variants:
         shapes["FK checks off in build"] = {"batch_size": DEFAULT_BATCH, "foreign_keys": False}
