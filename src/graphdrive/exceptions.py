@@ -64,6 +64,13 @@ class NameAlreadyExists(GraphError):
     code = "nameAlreadyExists"
 
 
+class Conflict(GraphError):
+    """The item changed while the request worked on it (a concurrent write); a retry may pass."""
+
+    status = 409
+    code = "resourceModified"
+
+
 class Gone(GraphError):
     status = 410
     code = "itemNotFound"

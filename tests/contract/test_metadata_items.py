@@ -471,7 +471,28 @@ async def test_unreferenced_blobs_ignores_items_and_copy_snapshots(metadata_db: 
         assert await repo.unreferenced_blobs([by_item, by_copy, orphan]) == [orphan]
         assert await repo.unreferenced_blobs([]) == []
         assert await repo.unreferenced_blobs(["0" * 64]) == []
-        await repo.forget_blobs([orphan])
-        await repo.forget_blobs([])
+        assert await repo.forget_blobs([orphan]) == [orphan]
+        assert await repo.forget_blobs([]) == []
         assert not await repo.blob_known(orphan)
         assert await repo.unreferenced_blobs() == [orphan2]
+
+
+async def test_forget_blobs_skips_a_blob_referenced_since_it_was_chosen(
+    metadata_db: Database,
+) -> None:
+    """On PostgreSQL an upload of the same content can reference a blob between the collector's
+    choice and its delete; the delete then forgets nothing instead of failing the request that
+    triggered the collection (and the unit of work goes on)."""
+    drive = await new_drive(metadata_db)
+    async with metadata_db.write() as conn:
+        repo = ItemRepository(conn)
+        key = await add_blob(repo, "taken-meanwhile", 1)
+        await add_item(repo, drive, drive.root_id, "late.bin", size=1, blob=key)
+        assert await repo.forget_blobs([key]) == []
+        assert await repo.blob_known(key)
+        orphan = await add_blob(repo, "still-orphan", 2)
+        assert await repo.forget_blobs([orphan]) == [orphan]
+    async with metadata_db.read() as conn:
+        repo = ItemRepository(conn)
+        assert await repo.blob_known(key)
+        assert not await repo.blob_known(orphan)

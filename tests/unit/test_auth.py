@@ -108,11 +108,24 @@ def test_principal_from_claims_fallbacks() -> None:
         "s", "pu", frozenset()
     )
     assert principal_from_claims({"sub": "s"}).display_name == "s"
+    # A name that cannot be stored gives way to the next candidate.
+    assert principal_from_claims({"sub": "s", "name": "n" * 256}).display_name == "s"
+    claims = {"sub": "s", "name": "a\x00", "preferred_username": "pu"}
+    assert principal_from_claims(claims).display_name == "pu"
 
 
 @pytest.mark.parametrize(
     "claims",
-    [{}, {"oid": ""}, {"sub": 7}, {"sub": "s", "scp": ["a"]}, {"sub": "s", "roles": "a b"}],
+    [
+        {},
+        {"oid": ""},
+        {"sub": 7},
+        {"sub": "s", "scp": ["a"]},
+        {"sub": "s", "roles": "a b"},
+        {"sub": "a\x00b"},  # PostgreSQL text cannot hold NUL
+        {"oid": "\udcff"},  # not encodable as UTF-8
+        {"oid": "u" * 256},  # user ids are stored as VARCHAR(255)
+    ],
 )
 def test_principal_from_claims_rejects_bad_claims(claims: dict[str, Any]) -> None:
     with pytest.raises(Unauthenticated) as info:

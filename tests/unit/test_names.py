@@ -12,6 +12,7 @@ from graphdrive.domain.names import (
     first_free_name,
     name_key,
     rename_candidates,
+    storable,
     validate_name,
 )
 from graphdrive.exceptions import InvalidRequest
@@ -251,3 +252,16 @@ def test_taken_is_asked_about_casefolded_keys() -> None:
 
     assert first_free_name("Straße.TXT", is_folder=False, taken=taken) == "Straße 1.TXT"
     assert asked == ["strasse.txt", "strasse 1.txt"]
+
+
+# --- storable: text every metadata backend can hold -------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "report.txt", "Überweisung ✓", "😀", "a\x01b", "b!abc"])
+def test_ordinary_text_is_storable(text: str) -> None:
+    assert storable(text)
+
+
+@pytest.mark.parametrize("text", ["\x00", "a\x00b", "\udcff", "a\ud800", "\udfff\ud800"])
+def test_nul_and_lone_surrogates_are_not_storable(text: str) -> None:
+    assert not storable(text)

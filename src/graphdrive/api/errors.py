@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graphdrive.exceptions import GraphError
@@ -75,6 +76,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return graph_error_response(request, 400, "invalidRequest", message)
 
 
+async def _client_disconnect(request: Request, exc: Exception) -> JSONResponse:
+    # Nobody reads this answer; it keeps a client hanging up mid-upload out of the 500s.
+    message = "The client closed the connection before the request body was complete."
+    return graph_error_response(request, 400, "invalidRequest", message)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", extra={"action": "http_500", "path": request.url.path})
     return graph_error_response(
@@ -86,6 +93,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GraphError, _graph_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from graphdrive.domain.names import storable
 from graphdrive.exceptions import AccessDenied, Unauthenticated
 
 __all__ = [
@@ -30,6 +31,7 @@ WRITE_SCOPES = frozenset({"files.readwrite", "files.readwrite.all"})
 READ_SCOPES = frozenset({"files.read", "files.read.all"}) | WRITE_SCOPES
 
 _REALM = 'Bearer realm="graphdrive"'
+MAX_IDENTITY_LENGTH = 255  # user ids and display names are stored as VARCHAR(255)
 
 
 def unauthenticated(message: str) -> Unauthenticated:
@@ -118,7 +120,10 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     user_id = _first_text(claims, "oid", "sub")
     if user_id is None:
         raise invalid_token("The token names no user (neither 'oid' nor 'sub').")
-    display_name = _first_text(claims, "name", "preferred_username") or user_id
+    if not _usable(user_id):
+        raise invalid_token("The token's user id is too long or holds characters not allowed.")
+    names = (_first_text(claims, name) for name in ("name", "preferred_username"))
+    display_name = next((n for n in names if n is not None and _usable(n)), user_id)
 
     scopes: set[str] = set()
     scp = claims.get("scp")
@@ -132,6 +137,10 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
             raise invalid_token("The token's 'roles' claim must be a list of strings.")
         scopes.update(role for role in roles if role)
     return Principal(user_id=user_id, display_name=display_name, scopes=frozenset(scopes))
+
+
+def _usable(text: str) -> bool:
+    return len(text) <= MAX_IDENTITY_LENGTH and storable(text)
 
 
 def _first_text(claims: Mapping[str, Any], *names: str) -> str | None:

@@ -34,6 +34,21 @@ def validate_name(name: str) -> str:
     return name
 
 
+def storable(text: str) -> bool:
+    """Whether every metadata backend can store and compare ``text``.
+
+    Clients can smuggle in what no stored id, name or key ever holds: NUL (PostgreSQL text cannot
+    contain it) and unpaired surrogates (JSON's ``"\\ud800"``; not encodable as UTF-8).
+    """
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def name_key(name: str) -> str:
     """The identity of a name within a folder: OneDrive names are case-insensitive."""
     return name.casefold()

@@ -29,6 +29,7 @@ from graphdrive.storage.metadata.schema import operations as ops
 _ACTIVE = (OperationStatus.IN_PROGRESS, OperationStatus.DELETE_PENDING)
 NOTIFY_CHANNEL = "graphdrive_operations"  # see storage/metadata/postgres.py
 CLAIM_LOCK = 7245002  # advisory lock key serialising claims on PostgreSQL
+IDEMPOTENCY_LOCK = 7245003  # with a hash of (owner, key): serialises requests sharing a key
 
 
 class OperationStore:
@@ -55,6 +56,14 @@ class OperationStore:
         stmt = select(ops).where(ops.c.monitor_hash == monitor_hash)
         row = (await self.conn.execute(stmt)).first()
         return Operation.from_row(row._mapping) if row else None
+
+    async def lock_idempotency_key(self, owner_id: str, key: str) -> None:
+        """Until the unit of work ends, make other requests with the same key wait: on
+        PostgreSQL two of them could otherwise both find no earlier operation and both insert
+        (SQLite writers are serialised already)."""
+        if self.conn.dialect.name == "postgresql":
+            digest = func.hashtext(f"{owner_id}\n{key}")
+            await self.conn.execute(select(func.pg_advisory_xact_lock(IDEMPOTENCY_LOCK, digest)))
 
     async def by_idempotency_key(self, owner_id: str, key: str) -> tuple[Operation, str] | None:
         stmt = select(ops).where(ops.c.owner_id == owner_id, ops.c.idempotency_key == key)

@@ -29,8 +29,7 @@ class BlobCollector:
             return 0
         async with self.db.write() as conn:
             repo = ItemRepository(conn)
-            keys = await repo.unreferenced_blobs(wanted)
-            await repo.forget_blobs(keys)
+            keys = await repo.forget_blobs(await repo.unreferenced_blobs(wanted))
             for key in keys:
                 await self.blobs.delete(key)
         if keys:

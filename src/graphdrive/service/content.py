@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import mimetypes
 import time
-from collections.abc import AsyncIterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,7 +25,7 @@ from graphdrive.service.blob_gc import BlobCollector
 from graphdrive.service.clock import utcnow
 from graphdrive.service.drives import Address, DriveService, locate, located, split_parent
 from graphdrive.service.items import check_if_match
-from graphdrive.storage.blobs import BlobStore, StagedBlob
+from graphdrive.storage.blobs import BlobNotFound, BlobStore, StagedBlob
 from graphdrive.storage.metadata.database import Database
 from graphdrive.storage.metadata.items import ItemRepository, new_id
 
@@ -82,6 +83,31 @@ class DownloadLinks:
             return DownloadTicket(c["k"], int(c["s"]), c["n"], c["m"], c["e"])
         except (jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:
             raise ItemNotFound("This download link is invalid or has expired.") from exc
+
+
+async def open_download(
+    blobs: BlobStore, ticket: DownloadTicket, start: int, end: int
+) -> AsyncIterator[bytes]:
+    """The bytes ``[start, end)`` a download link grants, opened before any response starts.
+
+    A link outlives its content when the file is replaced or deleted and the blob reclaimed:
+    that is :class:`ItemNotFound` now, not a 200 whose body breaks off.
+    """
+    stream = blobs.read(ticket.blob_key, start, end)
+    try:
+        first = await anext(stream)
+    except StopAsyncIteration:
+        first = b""
+    except BlobNotFound as exc:
+        raise ItemNotFound("The content of this download link no longer exists.") from exc
+    return _after(first, stream)
+
+
+async def _after(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
+    async with aclosing(rest):
+        yield first
+        async for chunk in rest:
+            yield chunk
 
 
 class ContentService:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from graphdrive.auth import Principal
 from graphdrive.domain.items import Drive, Item, Located
-from graphdrive.domain.names import name_key
+from graphdrive.domain.names import name_key, storable
 from graphdrive.exceptions import ItemNotFound
 from graphdrive.service.clock import utcnow
 from graphdrive.storage.metadata.database import Database
@@ -38,6 +38,8 @@ class DriveService:
     async def drive_for(self, principal: Principal, drive: str = ME) -> Drive:
         """The drive a request names, provisioning the user's own drive on first use."""
         if drive != ME:
+            if not storable(drive):  # no drive id holds one; PostgreSQL could not look it up
+                raise ItemNotFound("The drive does not exist or you cannot access it.")
             async with self.db.read() as conn:
                 found = await ItemRepository(conn).drive(drive)
             if found is None or found.owner_id != principal.user_id:
@@ -72,6 +74,8 @@ async def locate(
     repo: ItemRepository, drive: Drive, item_id: str, path: Sequence[str] = ()
 ) -> Located:
     """Resolve an item id (or ``root``) plus a relative path inside ``drive``."""
+    if not storable(item_id) or not all(storable(segment) for segment in path):
+        raise ItemNotFound("The resource could not be found.")  # no id or name holds a NUL
     start = drive.root_id if item_id.lower() == "root" else item_id
     item = await repo.get(start)
     if item is None or item.drive_id != drive.id:

@@ -6,13 +6,13 @@ import base64
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from graphdrive.auth import Principal
 from graphdrive.domain.conflicts import ConflictBehavior
 from graphdrive.domain.items import Drive, Item, Located
-from graphdrive.domain.names import name_key, validate_name
+from graphdrive.domain.names import name_key, storable, validate_name
 from graphdrive.exceptions import InvalidRequest, NameAlreadyExists, PreconditionFailed
 from graphdrive.service.blob_gc import BlobCollector
 from graphdrive.service.clock import utcnow
@@ -62,6 +62,9 @@ def _encode_token(order: str, desc: bool, item: Item) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def _decode_token(token: str, order: str, desc: bool) -> tuple[Any, str]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
@@ -71,10 +74,16 @@ def _decode_token(token: str, order: str, desc: bool) -> tuple[Any, str]:
         expected = {"name": str, "size": int, "lastModifiedDateTime": str}[order]
         if not isinstance(value, expected) or isinstance(value, bool):
             raise TypeError("cursor value of the wrong type")
+        if not storable(last_id) or (isinstance(value, str) and not storable(value)):
+            raise ValueError("cursor text that no item holds")
+        if isinstance(value, int) and value not in _INT64:
+            raise ValueError("cursor size out of range")
         if order == "lastModifiedDateTime":
-            return datetime.fromisoformat(str(value)), last_id
+            at = datetime.fromisoformat(str(value))
+            return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC), last_id
         return value, last_id
-    except (ValueError, TypeError) as exc:
+    # RecursionError: absurdly nested JSON; OverflowError: a date beyond datetime's range in UTC.
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
         raise InvalidRequest("The $skiptoken is not valid for this request.") from exc
 
 
@@ -166,14 +175,17 @@ class ItemService:
             validate_name(changes.name)
         drive = await self.drives.drive_for(principal, address.drive)
         now = utcnow()
+        moving = changes.parent_id is not None or changes.parent_path is not None
         async with self.db.write() as conn:
             repo = ItemRepository(conn)
+            if moving:  # before anything is read: the cycle check must see earlier moves
+                await repo.lock_drive(drive.id)
             target = await locate(repo, drive, address.item, address.path)
             item = target.item
             check_if_match(item, if_match)
             values: dict[str, Any] = {}
             parent_id = item.parent_id
-            if changes.parent_id is not None or changes.parent_path is not None:
+            if moving:
                 if item.is_root:
                     raise InvalidRequest("The root folder cannot be moved.")
                 new_parent = await locate(

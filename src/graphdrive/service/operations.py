@@ -12,7 +12,7 @@ from typing import Any
 from graphdrive.auth import Principal
 from graphdrive.domain.conflicts import ConflictBehavior
 from graphdrive.domain.items import Item
-from graphdrive.domain.names import validate_name
+from graphdrive.domain.names import storable, validate_name
 from graphdrive.exceptions import InvalidRequest, ItemNotFound, UnprocessableEntity
 from graphdrive.operations.actions import ActionRegistry
 from graphdrive.operations.model import Operation, OperationStatus
@@ -24,6 +24,7 @@ from graphdrive.storage.metadata.database import Database
 from graphdrive.storage.metadata.items import ItemRepository, new_id
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
+MAX_IDEMPOTENCY_KEY = 255  # operations.idempotency_key is a VARCHAR(255)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,10 @@ class OperationService:
         principal.require_write()
         if request.name is not None:
             validate_name(request.name)
+        if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+            raise InvalidRequest(
+                f"The Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters."
+            )
         src_drive = await self.drives.drive_for(principal, source.drive)
         dest_drive = await self.drives.drive_for(principal, request.dest_drive or source.drive)
         fingerprint = request.fingerprint(source)
@@ -94,6 +99,7 @@ class OperationService:
         async with self.db.write() as conn:
             store = OperationStore(conn)
             if idempotency_key:
+                await store.lock_idempotency_key(principal.user_id, idempotency_key)
                 earlier = await store.by_idempotency_key(principal.user_id, idempotency_key)
                 if earlier is not None:
                     op, earlier_hash = earlier
@@ -177,6 +183,8 @@ class OperationService:
             return await self._report(store, op)
 
     async def by_id(self, principal: Principal, op_id: str) -> Report:
+        if not storable(op_id):  # no operation id holds one; PostgreSQL could not look it up
+            raise ItemNotFound("The operation does not exist.")
         async with self.db.read() as conn:
             store = OperationStore(conn)
             op = await store.get(op_id)

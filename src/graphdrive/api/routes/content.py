@@ -11,6 +11,7 @@ from graphdrive.api.deps import address, container, download_url, principal, ren
 from graphdrive.domain.conflicts import ConflictBehavior
 from graphdrive.domain.ranges import parse_range
 from graphdrive.exceptions import InvalidRequest
+from graphdrive.service.content import open_download
 
 router = APIRouter(tags=["content"])
 downloads = APIRouter(tags=["content"])
@@ -80,5 +81,5 @@ async def download(request: Request, token: str) -> Response:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{ticket.size}"
     if request.method == "HEAD" or end == start:
         return Response(status_code=status, headers=headers, media_type=ticket.mime_type)
-    body = c.blobs.read(ticket.blob_key, start, end)
+    body = await open_download(c.blobs, ticket, start, end)
     return StreamingResponse(body, status_code=status, headers=headers, media_type=ticket.mime_type)

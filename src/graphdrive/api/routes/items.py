@@ -6,12 +6,12 @@ addressing reaches these same routes through ``api/addressing.py``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from graphdrive.api.deps import (
     address,
@@ -23,6 +23,7 @@ from graphdrive.api.deps import (
 )
 from graphdrive.auth import Principal
 from graphdrive.domain.conflicts import ConflictBehavior
+from graphdrive.domain.names import storable
 from graphdrive.exceptions import InvalidRequest
 from graphdrive.service.items import ItemChanges
 
@@ -34,10 +35,44 @@ def _empty_as_none(value: Any) -> Any:
     return None if value == "" else value
 
 
+def _all_storable(value: Any) -> bool:
+    """Every string (key or value) in a decoded JSON document is storable; no recursion, as
+    JSON may nest as deep as the parser allows."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not storable(item):
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
+
+
+def _in_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the date is out of range once converted to UTC") from None
+
+
 class GraphBody(BaseModel):
-    """Request bodies: unknown fields ignored, empty strings treated as absent."""
+    """Request bodies: unknown fields ignored, empty strings treated as absent, and no text that
+    cannot be stored (NUL, unpaired surrogates) anywhere in them."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        if not _all_storable(data):
+            raise ValueError("the body contains a NUL character or invalid Unicode")
+        return data
 
 
 class ItemReference(GraphBody):
@@ -53,6 +88,7 @@ class FileSystemInfo(GraphBody):
     last_modified: datetime | None = Field(default=None, alias="lastModifiedDateTime")
 
     _empty = field_validator("created", "last_modified", mode="before")(_empty_as_none)
+    _utc = field_validator("created", "last_modified")(_in_utc)
 
 
 class NewFolder(GraphBody):
@@ -76,7 +112,7 @@ def _plain_top(request: Request) -> int | None:
     raw = request.query_params.get("top")
     if raw is None:
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise InvalidRequest("top must be a positive integer.")
     return int(raw)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from graphdrive.api.deps import base_url, container, monitor_url, principal
 from graphdrive.api.routes.monitor import report_body, report_response
 from graphdrive.auth import Principal
+from graphdrive.domain.names import storable
 from graphdrive.exceptions import InvalidRequest
 from graphdrive.operations.model import OperationStatus
 from graphdrive.resources.async_job import operation_resource
@@ -29,8 +30,12 @@ def _token(created: datetime, op_id: str) -> str:
 def _untoken(token: str) -> tuple[datetime, str]:
     try:
         at, op_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        return datetime.fromisoformat(at), str(op_id)
-    except (ValueError, TypeError) as exc:
+        if not isinstance(op_id, str) or not storable(op_id):
+            raise ValueError("not an operation id")
+        created = datetime.fromisoformat(at)
+        return (created if created.tzinfo else created.replace(tzinfo=UTC)).astimezone(UTC), op_id
+    # RecursionError: absurdly nested JSON; OverflowError: a date beyond datetime's range in UTC.
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
         raise InvalidRequest("The $skiptoken is not valid.") from exc
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphdrive.domain.items import Drive, Item
 from graphdrive.domain.names import first_free_name, name_key
-from graphdrive.exceptions import ItemNotFound, NameAlreadyExists
+from graphdrive.exceptions import Conflict, ItemNotFound, NameAlreadyExists
 from graphdrive.storage.metadata.schema import blobs, copy_nodes, drives, items
 
 
@@ -135,6 +135,15 @@ class ItemRepository:
     async def drive(self, drive_id: str) -> Drive | None:
         row = (await self.conn.execute(select(drives).where(drives.c.id == drive_id))).first()
         return _to_drive(row) if row else None
+
+    async def lock_drive(self, drive_id: str) -> None:
+        """Hold the drive's row lock until the unit of work ends: serialises moves within a
+        drive on PostgreSQL, where two crossing moves could otherwise each pass the cycle check
+        (SQLite writers are serialised already and SQLite renders no ``FOR UPDATE``).
+        ``FOR NO KEY UPDATE`` leaves inserts alone: their foreign-key check only takes
+        ``KEY SHARE`` on the drive row."""
+        stmt = select(drives.c.id).where(drives.c.id == drive_id).with_for_update(key_share=True)
+        await self.conn.execute(stmt)
 
     async def create_drive(self, owner_id: str, owner_name: str, now: datetime) -> Drive:
         drive_id, root_id = "b!" + new_id().lower(), new_id()
@@ -322,7 +331,12 @@ class ItemRepository:
             .distinct()
         )
         blob_keys = [k for (k,) in keys]
-        await self.conn.execute(delete(items).where(items.c.id.in_(ids)))
+        try:
+            await self.conn.execute(delete(items).where(items.c.id.in_(ids)))
+        except IntegrityError as exc:  # PostgreSQL: a child was added after the tree was read
+            if "foreign key" not in str(exc.orig).lower():
+                raise
+            raise Conflict("The folder changed while it was being deleted; try again.") from exc
         return blob_keys
 
     async def free_name(self, parent_id: str, name: str, *, is_folder: bool) -> str:
@@ -359,9 +373,18 @@ class ItemRepository:
             stmt = stmt.where(blobs.c.key.in_(list(candidates)))
         return list((await self.conn.execute(stmt)).scalars())
 
-    async def forget_blobs(self, keys: Sequence[str]) -> None:
-        if keys:
-            await self.conn.execute(delete(blobs).where(blobs.c.key.in_(keys)))
+    async def forget_blobs(self, keys: Sequence[str]) -> list[str]:
+        """Delete the rows of ``keys`` (chosen by :meth:`unreferenced_blobs`); return the keys
+        forgotten. None are when one gained a reference since it was chosen (PostgreSQL: an
+        upload of the same content committed in between); the unit of work stays usable."""
+        if not keys:
+            return []
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(delete(blobs).where(blobs.c.key.in_(keys)))
+        except IntegrityError:
+            return []
+        return list(keys)
 
     async def blob_known(self, key: str) -> bool:
         row = await self.conn.execute(select(blobs.c.key).where(blobs.c.key == key))
