@@ -21,12 +21,13 @@ from bench import (
     accept_latency,
     copy_phases,
     copy_throughput,
+    hashing,
     monitor_throughput,
     statement_overhead,
 )
 from bench.harness import Load, graphdrive_pragmas, machine, say, seed
 
-BENCHMARKS = ("copy", "phases", "overhead", "accept", "monitor")
+BENCHMARKS = ("copy", "phases", "overhead", "accept", "monitor", "hashing")
 TARGET_SIZE = 100_000
 RSS_SIZE = 1_000_000
 
@@ -246,6 +247,8 @@ def main(argv: list[str] | None = None) -> None:
                 requests=args.monitor_requests,
                 max_seconds=args.max_seconds,
             )
+        if "hashing" in args.only:
+            results["hashing"] = hashing.run()
         _summary(results, args.concurrency)
         say(f"(all benchmarks: {time.perf_counter() - started:.0f} s)")
         if args.json:
