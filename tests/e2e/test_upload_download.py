@@ -421,3 +421,16 @@ def test_upload_below_a_file_is_400(alice: httpx.Client, workspace: dict[str, An
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalidRequest"
+
+
+def test_head_on_the_download_url_gives_size_and_etag(
+    alice: httpx.Client, workspace: dict[str, Any]
+) -> None:
+    item = ok(
+        alice.put(f"/me/drive/items/{workspace['id']}:/h.bin:/content", content=b"12345"), 201
+    )
+    head = httpx.head(item["@microsoft.graph.downloadUrl"])
+    assert head.status_code == 200
+    assert head.headers["content-length"] == "5"
+    assert head.headers["etag"] == item["cTag"]
+    assert head.content == b""

@@ -160,6 +160,7 @@ class CopyAction(Action):
     async def _publish(self, conn: AsyncConnection, op: Operation, prefix: str) -> tuple[str, str]:
         p = op.params
         repo = ItemRepository(conn)
+        await repo.lock_drive(str(p["dest_drive_id"]))
         dest = await _published(
             repo, p["dest_drive_id"], p["dest_parent_id"], "The destination folder"
         )

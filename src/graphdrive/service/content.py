@@ -170,9 +170,9 @@ class ContentService:
             parent = await _walk(repo, base, parent_path)
         if parent is None:
             async with self.db.write() as conn:
-                parent = await _make_folders(
-                    ItemRepository(conn), drive, address.item, parent_path, principal
-                )
+                repo = ItemRepository(conn)
+                await repo.lock_drive(drive.id)
+                parent = await _make_folders(repo, drive, address.item, parent_path, principal)
         if not parent.is_folder:
             raise InvalidRequest("Files can only be uploaded into a folder.")
         return FileTarget(parent_id=parent.id, name=name)
@@ -193,6 +193,7 @@ class ContentService:
         try:
             async with self.db.write() as conn:
                 repo = ItemRepository(conn)
+                await repo.lock_drive(drive.id)
                 write = _FileWrite(repo, principal, staged, conflict, if_match, fs_times)
                 if target.item_id is not None:
                     existing = (await locate(repo, drive, target.item_id)).item

@@ -139,6 +139,7 @@ class ItemService:
         now = utcnow()
         async with self.db.write() as conn:
             repo = ItemRepository(conn)
+            await repo.lock_drive(drive.id)
             parent = await locate(repo, drive, address.item, address.path)
             if not parent.item.is_folder:
                 raise InvalidRequest("Folders can only be created inside a folder.")
@@ -175,17 +176,16 @@ class ItemService:
             validate_name(changes.name)
         drive = await self.drives.drive_for(principal, address.drive)
         now = utcnow()
-        moving = changes.parent_id is not None or changes.parent_path is not None
         async with self.db.write() as conn:
             repo = ItemRepository(conn)
-            if moving:  # before anything is read: the cycle check must see earlier moves
-                await repo.lock_drive(drive.id)
+            # Before anything is read: the cycle check and size deltas must see earlier writes.
+            await repo.lock_drive(drive.id)
             target = await locate(repo, drive, address.item, address.path)
             item = target.item
             check_if_match(item, if_match)
             values: dict[str, Any] = {}
             parent_id = item.parent_id
-            if moving:
+            if changes.parent_id is not None or changes.parent_path is not None:
                 if item.is_root:
                     raise InvalidRequest("The root folder cannot be moved.")
                 new_parent = await locate(
@@ -239,6 +239,7 @@ class ItemService:
         drive = await self.drives.drive_for(principal, address.drive)
         async with self.db.write() as conn:
             repo = ItemRepository(conn)
+            await repo.lock_drive(drive.id)
             target = await locate(repo, drive, address.item, address.path)
             if target.item.is_root:
                 raise InvalidRequest("The root folder cannot be deleted.")

@@ -55,7 +55,9 @@ async def download_redirect(request: Request, item_id: str) -> Response:
     return RedirectResponse(download_url(request, loc.item), status_code=302)
 
 
-@downloads.get("/download/{token}", summary="Pre-authenticated download (Range, ETag)")
+@downloads.api_route(
+    "/download/{token}", methods=["GET", "HEAD"], summary="Pre-authenticated download (Range, ETag)"
+)
 async def download(request: Request, token: str) -> Response:
     c = container(request)
     ticket = c.downloads.check(token)

@@ -60,9 +60,16 @@ class Database:
         await self.engine.dispose()
 
 
+# PostgreSQL: deadlock detected, serialization failure, lock not available.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
 def _is_busy(exc: DBAPIError) -> bool:
+    """A conflict a retry resolves: SQLite's busy/locked, PostgreSQL's retryable states."""
+    if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        return True
     text = str(exc.orig).lower()
-    return "locked" in text or "busy" in text
+    return "database is locked" in text or "database is busy" in text
 
 
 def open_database(url: str) -> Database:

@@ -137,9 +137,10 @@ class ItemRepository:
         return _to_drive(row) if row else None
 
     async def lock_drive(self, drive_id: str) -> None:
-        """Hold the drive's row lock until the unit of work ends: serialises moves within a
-        drive on PostgreSQL, where two crossing moves could otherwise each pass the cycle check
-        (SQLite writers are serialised already and SQLite renders no ``FOR UPDATE``).
+        """Hold the drive's row lock until the unit of work ends: serialises a drive's tree
+        writes on PostgreSQL, where two crossing moves could otherwise each pass the cycle check
+        and concurrent size deltas could be computed from stale sizes (SQLite writers are
+        serialised already and SQLite renders no ``FOR UPDATE``).
         ``FOR NO KEY UPDATE`` leaves inserts alone: their foreign-key check only takes
         ``KEY SHARE`` on the drive row."""
         stmt = select(drives.c.id).where(drives.c.id == drive_id).with_for_update(key_share=True)
