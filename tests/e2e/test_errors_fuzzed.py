@@ -385,3 +385,11 @@ def test_delete_racing_creates_inside_is_never_a_500(
                     assert_graph_error(response, (404, 409))
                 else:
                     assert response.status_code in (201, 204), response.text[:300]
+
+
+def test_children_only_must_be_a_boolean(alice: httpx.Client, workspace: dict[str, Any]) -> None:
+    response = alice.post(
+        f"/me/drive/items/{workspace['id']}/copy", json={"childrenOnly": "yes", "name": "x"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalidRequest"

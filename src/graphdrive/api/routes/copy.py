@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import Field, field_validator
+from pydantic import Field, StrictBool, field_validator
 
 from graphdrive.api.deps import address, container, monitor_url, principal
 from graphdrive.api.routes.items import GraphBody, ItemReference, parse_reference_path
@@ -17,7 +17,7 @@ router = APIRouter(tags=["long-running actions"])
 class CopyBody(GraphBody):
     parent_reference: ItemReference | None = Field(default=None, alias="parentReference")
     name: str | None = None
-    children_only: bool = Field(default=False, alias="childrenOnly")
+    children_only: StrictBool = Field(default=False, alias="childrenOnly")
 
     @field_validator("name", mode="before")
     @classmethod
