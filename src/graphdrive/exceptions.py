@@ -54,11 +54,6 @@ class ItemNotFound(GraphError):
     code = "itemNotFound"
 
 
-class MethodNotAllowed(GraphError):
-    status = 405
-    code = "notSupported"
-
-
 class NameAlreadyExists(GraphError):
     status = 409
     code = "nameAlreadyExists"
@@ -69,11 +64,6 @@ class Conflict(GraphError):
 
     status = 409
     code = "resourceModified"
-
-
-class Gone(GraphError):
-    status = 410
-    code = "itemNotFound"
 
 
 class PreconditionFailed(GraphError):

@@ -35,14 +35,3 @@ class BlobCollector:
         if keys:
             log.info("reclaimed blobs", extra={"action": "blob_gc", "count": len(keys)})
         return len(keys)
-
-    async def sweep_orphan_files(self) -> int:
-        """Delete stored files that have no row at all (left by a crash between steps)."""
-        async with self.db.write() as conn:
-            repo = ItemRepository(conn)
-            removed = 0
-            async for key in self.blobs.keys():
-                if not await repo.blob_known(key):
-                    await self.blobs.delete(key)
-                    removed += 1
-        return removed

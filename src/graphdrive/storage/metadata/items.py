@@ -312,15 +312,6 @@ class ItemRepository:
                 update(items).where(items.c.id.in_(ids)).values(size=items.c.size + delta)
             )
 
-    async def touch(self, item_ids: Iterable[str], now: datetime) -> None:
-        ids = list(item_ids)
-        if ids:
-            await self.conn.execute(
-                update(items)
-                .where(items.c.id.in_(ids))
-                .values(modified_at=now, version=items.c.version + 1)
-            )
-
     async def delete_subtree(self, item_id: str) -> list[str]:
         """Delete an item and all its descendants; return the blob keys they referenced."""
         tree = select(items.c.id).where(items.c.id == item_id).cte("tree", recursive=True)
