@@ -15,9 +15,10 @@ from graphdrive.auth import Principal
 from graphdrive.domain.items import Drive, Item, Located
 from graphdrive.domain.names import name_key, storable
 from graphdrive.exceptions import ItemNotFound
+from graphdrive.service.cache import LRU
 from graphdrive.service.clock import utcnow
 from graphdrive.storage.metadata.database import Database
-from graphdrive.storage.metadata.items import ItemRepository
+from graphdrive.storage.metadata.items import Ancestor, ItemRepository
 
 ME = "me"
 
@@ -32,19 +33,39 @@ class Address:
 
 
 class DriveService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, cache_size: int = 10_000) -> None:
         self.db = db
+        # A drive row never changes once created and is never deleted, so every process may
+        # remember it: most requests then resolve their drive without a query.
+        self._by_owner: LRU[str, Drive] = LRU(cache_size)
+        self._by_id: LRU[str, Drive] = LRU(cache_size)
 
     async def drive_for(self, principal: Principal, drive: str = ME) -> Drive:
         """The drive a request names, provisioning the user's own drive on first use."""
         if drive != ME:
-            if not storable(drive):  # no drive id holds one; PostgreSQL could not look it up
-                raise ItemNotFound("The drive does not exist or you cannot access it.")
-            async with self.db.read() as conn:
-                found = await ItemRepository(conn).drive(drive)
+            found = self._by_id.get(drive)
+            if found is None:
+                if not storable(drive):  # no drive id holds one; PostgreSQL couldn't look it up
+                    raise ItemNotFound("The drive does not exist or you cannot access it.")
+                async with self.db.read() as conn:
+                    found = await ItemRepository(conn).drive(drive)
+                if found is not None:
+                    self._remember(found)
             if found is None or found.owner_id != principal.user_id:
                 raise ItemNotFound("The drive does not exist or you cannot access it.")
             return found
+        found = self._by_owner.get(principal.user_id)
+        if found is not None:
+            return found
+        found = await self._own_drive(principal)
+        self._remember(found)
+        return found
+
+    def _remember(self, drive: Drive) -> None:
+        self._by_owner.put(drive.owner_id, drive)
+        self._by_id.put(drive.id, drive)
+
+    async def _own_drive(self, principal: Principal) -> Drive:
         async with self.db.read() as conn:
             found = await ItemRepository(conn).drive_by_owner(principal.user_id)
         if found is not None:
@@ -74,8 +95,36 @@ async def locate(
     repo: ItemRepository, drive: Drive, item_id: str, path: Sequence[str] = ()
 ) -> Located:
     """Resolve an item id (or ``root``) plus a relative path inside ``drive``."""
+    item = await _walk(repo, drive, item_id, path)
+    return await located(repo, drive, item)
+
+
+async def published_chain(
+    repo: ItemRepository, drive: Drive, item_id: str, path: Sequence[str] = ()
+) -> list[Ancestor]:
+    """The addressed item and its ancestors (nearest first) up to ``drive``'s root.
+
+    The cheap form of :func:`locate` for callers that need only ids, names and kinds: an item
+    addressed by id alone costs one statement.
+    """
+    if path:
+        start = (await _walk(repo, drive, item_id, path)).id
+    else:
+        _check_storable(item_id, path)
+        start = drive.root_id if item_id.lower() == "root" else item_id
+    chain = await repo.ancestors(start)
+    if not chain or chain[-1].id != drive.root_id:  # another drive's, or not published
+        raise ItemNotFound("The resource could not be found.")
+    return chain
+
+
+def _check_storable(item_id: str, path: Sequence[str]) -> None:
     if not storable(item_id) or not all(storable(segment) for segment in path):
         raise ItemNotFound("The resource could not be found.")  # no id or name holds a NUL
+
+
+async def _walk(repo: ItemRepository, drive: Drive, item_id: str, path: Sequence[str]) -> Item:
+    _check_storable(item_id, path)
     start = drive.root_id if item_id.lower() == "root" else item_id
     item = await repo.get(start)
     if item is None or item.drive_id != drive.id:
@@ -87,7 +136,7 @@ async def locate(
         if child is None:
             raise ItemNotFound("The resource could not be found.")
         item = child
-    return await located(repo, drive, item)
+    return item
 
 
 async def located(repo: ItemRepository, drive: Drive, item: Item) -> Located:

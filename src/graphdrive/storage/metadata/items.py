@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -54,6 +55,37 @@ def _item_select() -> Select[Any]:
     return select(*_ITEM_COLUMNS).select_from(
         items.outerjoin(blobs, items.c.blob_key == blobs.c.key)
     )
+
+
+def _ancestors_statement() -> Select[Any]:
+    """An item and its ancestors, nearest first: built once, run with ``item_id`` bound (it is
+    on every request's path, and building the CTE costs more than running it)."""
+    chain = (
+        select(
+            items.c.id,
+            items.c.parent_id,
+            items.c.name,
+            items.c.is_folder,
+            literal(0, Integer).label("depth"),
+        )
+        .where(items.c.id == bindparam("item_id"))
+        .cte("chain", recursive=True)
+    )
+    chain = chain.union_all(
+        select(
+            items.c.id,
+            items.c.parent_id,
+            items.c.name,
+            items.c.is_folder,
+            (chain.c.depth + 1).label("depth"),
+        ).where(items.c.id == chain.c.parent_id)
+    )
+    return select(chain.c.id, chain.c.parent_id, chain.c.name, chain.c.is_folder).order_by(
+        chain.c.depth
+    )
+
+
+_ANCESTORS = _ancestors_statement()
 
 
 def _to_item(row: Row[Any]) -> Item:
@@ -202,31 +234,7 @@ class ItemRepository:
 
     async def ancestors(self, item_id: str) -> list[Ancestor]:
         """The item and its ancestors, nearest first, up to an item with no parent."""
-        chain = (
-            select(
-                items.c.id,
-                items.c.parent_id,
-                items.c.name,
-                items.c.is_folder,
-                literal(0, Integer).label("depth"),
-            )
-            .where(items.c.id == item_id)
-            .cte("chain", recursive=True)
-        )
-        chain = chain.union_all(
-            select(
-                items.c.id,
-                items.c.parent_id,
-                items.c.name,
-                items.c.is_folder,
-                (chain.c.depth + 1).label("depth"),
-            ).where(items.c.id == chain.c.parent_id)
-        )
-        rows = await self.conn.execute(
-            select(chain.c.id, chain.c.parent_id, chain.c.name, chain.c.is_folder).order_by(
-                chain.c.depth
-            )
-        )
+        rows = await self.conn.execute(_ANCESTORS, {"item_id": item_id})
         return [Ancestor(r.id, r.parent_id, r.name, bool(r.is_folder)) for r in rows]
 
     async def children(
