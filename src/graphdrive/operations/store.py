@@ -32,21 +32,34 @@ CLAIM_LOCK = 7245002  # advisory lock key serialising claims on PostgreSQL
 IDEMPOTENCY_LOCK = 7245003  # with a hash of (owner, key): serialises requests sharing a key
 
 
+def new_row(**values: Any) -> dict[str, Any]:
+    """A complete ``operations`` row for a newly accepted operation (not started yet)."""
+    row = dict(values)
+    row["params"] = json.dumps(row["params"], sort_keys=True)
+    row.setdefault("status", OperationStatus.NOT_STARTED.value)
+    for column in ("total_items", "done_items", "total_bytes", "done_bytes", "attempts"):
+        row.setdefault(column, 0)
+    row.setdefault("percent", 0.0)
+    row.setdefault("cancel_requested", False)
+    for nullable in ops.c:  # every row of a multi-row INSERT must name the same columns
+        if nullable.name not in row and nullable.nullable:
+            row[nullable.name] = None
+    return row
+
+
 class OperationStore:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
     async def create(self, **values: Any) -> None:
-        values["params"] = json.dumps(values["params"], sort_keys=True)
-        values.setdefault("status", OperationStatus.NOT_STARTED.value)
-        for column in ("total_items", "done_items", "total_bytes", "done_bytes", "attempts"):
-            values.setdefault(column, 0)
-        values.setdefault("percent", 0.0)
-        values.setdefault("cancel_requested", False)
-        await self.conn.execute(insert(ops).values(**values))
+        await self.create_many([new_row(**values)])
+
+    async def create_many(self, rows: list[dict[str, Any]]) -> None:
+        """Insert operations built by :func:`new_row`, all in one statement."""
+        await self.conn.execute(insert(ops), rows)
         if self.conn.dialect.name == "postgresql":
             # Delivered to LISTENing workers when this transaction commits, not before.
-            await self.conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, values["id"])))
+            await self.conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, rows[-1]["id"])))
 
     async def get(self, op_id: str) -> Operation | None:
         row = (await self.conn.execute(select(ops).where(ops.c.id == op_id))).first()

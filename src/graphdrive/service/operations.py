@@ -6,20 +6,21 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from graphdrive.auth import Principal
 from graphdrive.domain.conflicts import ConflictBehavior
-from graphdrive.domain.items import Item
+from graphdrive.domain.items import Drive
 from graphdrive.domain.names import storable, validate_name
 from graphdrive.exceptions import InvalidRequest, ItemNotFound, UnprocessableEntity
 from graphdrive.operations.actions import ActionRegistry
+from graphdrive.operations.intake import Intake
 from graphdrive.operations.model import Operation, OperationStatus
-from graphdrive.operations.store import OperationStore
+from graphdrive.operations.store import OperationStore, new_row
 from graphdrive.operations.tokens import MonitorTokens
 from graphdrive.service.clock import utcnow
-from graphdrive.service.drives import Address, DriveService, locate
+from graphdrive.service.drives import Address, DriveService, published_chain
 from graphdrive.storage.metadata.database import Database
 from graphdrive.storage.metadata.items import ItemRepository, new_id
 
@@ -75,6 +76,7 @@ class OperationService:
         self.registry = registry
         self.notify = notify
         self.max_per_owner = max_per_owner
+        self.intake = Intake(db)
 
     async def start_copy(
         self,
@@ -84,7 +86,12 @@ class OperationService:
         *,
         idempotency_key: str | None = None,
     ) -> str:
-        """Validate what can be validated now, durably record the copy; return its token."""
+        """Validate what can be validated now, durably record the copy; return its token.
+
+        Validation reads run before any write lock is taken; the worker checks again that both
+        ends still exist when it plans the copy. Only recording the operation is a write, and
+        concurrent accepts share its commit (see ``operations/intake.py``).
+        """
         principal.require_write()
         if request.name is not None:
             validate_name(request.name)
@@ -92,86 +99,104 @@ class OperationService:
             raise InvalidRequest(
                 f"The Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters."
             )
-        src_drive = await self.drives.drive_for(principal, source.drive)
-        dest_drive = await self.drives.drive_for(principal, request.dest_drive or source.drive)
         fingerprint = request.fingerprint(source)
         now = utcnow()
-        async with self.db.write() as conn:
-            store = OperationStore(conn)
-            if idempotency_key:
-                await store.lock_idempotency_key(principal.user_id, idempotency_key)
-                earlier = await store.by_idempotency_key(principal.user_id, idempotency_key)
-                if earlier is not None:
-                    op, earlier_hash = earlier
-                    if op.created_at + IDEMPOTENCY_WINDOW < now:
-                        await store.forget_idempotency_key(op.id)
-                    elif earlier_hash != fingerprint:
-                        raise UnprocessableEntity(
-                            "This Idempotency-Key was used with a different request."
-                        )
-                    else:
-                        return self.tokens.issue(op.id)
-            repo = ItemRepository(conn)
-            src = (await locate(repo, src_drive, source.item, source.path)).item
-            dest = await self._destination(repo, src, request, dest_drive.id, src_drive.root_id)
-            if dest.drive_id == src.drive_id and src.is_folder:
-                chain = await repo.ancestors(dest.id)
-                if any(a.id == src.id for a in chain):
-                    raise InvalidRequest("A folder cannot be copied into itself or its children.")
-            op_id = new_id()
-            token = self.tokens.issue(op_id)
-            await store.create(
-                id=op_id,
-                action="copy",
-                owner_id=principal.user_id,
-                params={
-                    "source_id": src.id,
-                    "source_drive_id": src_drive.id,
-                    "dest_parent_id": dest.id,
-                    "dest_drive_id": dest_drive.id,
-                    "name": request.name,
-                    "children_only": request.children_only,
-                    "conflict": request.conflict.value,
-                    "user_id": principal.user_id,
-                    "user_name": principal.display_name,
-                },
-                monitor_hash=self.tokens.digest(token),
-                idempotency_key=idempotency_key,
-                request_hash=fingerprint if idempotency_key else None,
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
+        if idempotency_key:
+            async with self.db.read() as conn:
+                earlier = await self._earlier(OperationStore(conn), principal, idempotency_key)
+            if earlier is not None and self._replay(earlier, fingerprint, now):
+                return self.tokens.issue(earlier[0].id)
+        src_drive = await self.drives.drive_for(principal, source.drive)
+        dest_drive = await self.drives.drive_for(principal, request.dest_drive or source.drive)
+        async with self.db.read() as conn:
+            src_id, dest_id = await self._validate(
+                ItemRepository(conn), source, request, src_drive, dest_drive
             )
+        op_id = new_id()
+        token = self.tokens.issue(op_id)
+        row = new_row(
+            id=op_id,
+            action="copy",
+            owner_id=principal.user_id,
+            params={
+                "source_id": src_id,
+                "source_drive_id": src_drive.id,
+                "dest_parent_id": dest_id,
+                "dest_drive_id": dest_drive.id,
+                "name": request.name,
+                "children_only": request.children_only,
+                "conflict": request.conflict.value,
+                "user_id": principal.user_id,
+                "user_name": principal.display_name,
+            },
+            monitor_hash=self.tokens.digest(token),
+            idempotency_key=idempotency_key,
+            request_hash=fingerprint if idempotency_key else None,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        if idempotency_key:
+            async with self.db.write() as conn:
+                store = OperationStore(conn)
+                await store.lock_idempotency_key(principal.user_id, idempotency_key)
+                earlier = await self._earlier(store, principal, idempotency_key)
+                if earlier is not None:
+                    if self._replay(earlier, fingerprint, now):
+                        return self.tokens.issue(earlier[0].id)
+                    await store.forget_idempotency_key(earlier[0].id)
+                await store.create_many([row])
+        else:
+            await self.intake.record(row)
         self.notify()
         return token
 
-    async def _destination(
+    @staticmethod
+    async def _earlier(
+        store: OperationStore, principal: Principal, key: str
+    ) -> tuple[Operation, str] | None:
+        return await store.by_idempotency_key(principal.user_id, key)
+
+    @staticmethod
+    def _replay(earlier: tuple[Operation, str], fingerprint: str, now: datetime) -> bool:
+        """True: answer with the earlier operation; False: it expired (forget its key)."""
+        op, earlier_hash = earlier
+        if op.created_at + IDEMPOTENCY_WINDOW < now:
+            return False
+        if earlier_hash != fingerprint:
+            raise UnprocessableEntity("This Idempotency-Key was used with a different request.")
+        return True
+
+    async def _validate(
         self,
         repo: ItemRepository,
-        src: Item,
+        source: Address,
         request: CopyRequest,
-        dest_drive_id: str,
-        src_root_id: str,
-    ) -> Item:
-        if src.is_root:
+        src_drive: Drive,
+        dest_drive: Drive,
+    ) -> tuple[str, str]:
+        """The source's and destination folder's ids, or the 4xx a client should see now."""
+        src_chain = await published_chain(repo, src_drive, source.item, source.path)
+        src = src_chain[0]
+        if src.id == src_drive.root_id:
             raise InvalidRequest("The root folder cannot be copied.")
         if request.children_only and not src.is_folder:
             raise InvalidRequest("childrenOnly can only be used when copying a folder.")
         if request.children_only and request.name is not None:
             raise InvalidRequest("name cannot be given together with childrenOnly.")
-        drive = await repo.drive(dest_drive_id)
-        if drive is None:  # pragma: no cover - resolved by the caller
-            raise ItemNotFound("The destination drive does not exist.")
-        if request.dest_id is None and request.dest_path is None:
-            if request.dest_drive not in (None, src.drive_id):
-                target = await locate(repo, drive, "root")
-            else:
-                target = await locate(repo, drive, src.parent_id or src_root_id)
+        if request.dest_id is not None or request.dest_path is not None:
+            dest_chain = await published_chain(
+                repo, dest_drive, request.dest_id or "root", request.dest_path or ()
+            )
+        elif dest_drive.id != src_drive.id:
+            dest_chain = await published_chain(repo, dest_drive, "root")
         else:
-            target = await locate(repo, drive, request.dest_id or "root", request.dest_path or ())
-        if not target.item.is_folder:
+            dest_chain = src_chain[1:]  # beside the source, in its parent folder
+        if not dest_chain[0].is_folder:
             raise InvalidRequest("The destination (parentReference) must be a folder.")
-        return target.item
+        if src.is_folder and any(a.id == src.id for a in dest_chain):
+            raise InvalidRequest("A folder cannot be copied into itself or its children.")
+        return src.id, dest_chain[0].id
 
     # -- status ---------------------------------------------------------------------------------
     async def by_token(self, token: str) -> Report:
