@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from graphdrive.auth import DevTokens, JwksVerifier, TokenVerifier, load_or_create_secret
+from graphdrive.auth.cache import CachingVerifier
 from graphdrive.operations.actions import ActionRegistry
 from graphdrive.operations.copy import CopyAction
 from graphdrive.operations.tokens import MonitorTokens
@@ -94,6 +95,7 @@ async def build(settings: Settings, *, apply_migrations: bool = True) -> Contain
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
         )
+    verifier = CachingVerifier(verifier)
     collector = BlobCollector(db, blobs)
     drives = DriveService(db)
     content = ContentService(

@@ -15,7 +15,7 @@ from graphdrive.auth import Principal
 from graphdrive.domain.items import Drive, Item, Located
 from graphdrive.domain.names import name_key, storable
 from graphdrive.exceptions import ItemNotFound
-from graphdrive.service.cache import LRU
+from graphdrive.lru import LRU
 from graphdrive.service.clock import utcnow
 from graphdrive.storage.metadata.database import Database
 from graphdrive.storage.metadata.items import Ancestor, ItemRepository

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graphdrive.service.cache import LRU
+from graphdrive.lru import LRU
 
 
 def test_forgets_the_least_recently_used_entry_first() -> None:
