@@ -47,7 +47,7 @@ class DriveService:
             if found is None:
                 if not storable(drive):  # no drive id holds one; PostgreSQL couldn't look it up
                     raise ItemNotFound("The drive does not exist or you cannot access it.")
-                async with self.db.read() as conn:
+                async with self.db.glance() as conn:
                     found = await ItemRepository(conn).drive(drive)
                 if found is not None:
                     self._remember(found)
@@ -66,7 +66,7 @@ class DriveService:
         self._by_id.put(drive.id, drive)
 
     async def _own_drive(self, principal: Principal) -> Drive:
-        async with self.db.read() as conn:
+        async with self.db.glance() as conn:
             found = await ItemRepository(conn).drive_by_owner(principal.user_id)
         if found is not None:
             return found
@@ -86,7 +86,7 @@ class DriveService:
 
     async def locate(self, principal: Principal, address: Address) -> tuple[Drive, Located]:
         drive = await self.drive_for(principal, address.drive)
-        async with self.db.read() as conn:
+        async with self.db.glance() as conn:  # a few point lookups
             located = await locate(ItemRepository(conn), drive, address.item, address.path)
         return drive, located
 

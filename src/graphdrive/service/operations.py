@@ -102,13 +102,13 @@ class OperationService:
         fingerprint = request.fingerprint(source)
         now = utcnow()
         if idempotency_key:
-            async with self.db.read() as conn:
+            async with self.db.glance() as conn:
                 earlier = await self._earlier(OperationStore(conn), principal, idempotency_key)
             if earlier is not None and self._replay(earlier, fingerprint, now):
                 return self.tokens.issue(earlier[0].id)
         src_drive = await self.drives.drive_for(principal, source.drive)
         dest_drive = await self.drives.drive_for(principal, request.dest_drive or source.drive)
-        async with self.db.read() as conn:
+        async with self.db.glance() as conn:
             src_id, dest_id = await self._validate(
                 ItemRepository(conn), source, request, src_drive, dest_drive
             )
@@ -200,7 +200,7 @@ class OperationService:
 
     # -- status ---------------------------------------------------------------------------------
     async def by_token(self, token: str) -> Report:
-        async with self.db.read() as conn:
+        async with self.db.glance() as conn:
             store = OperationStore(conn)
             op = await store.by_monitor_hash(self.tokens.digest(token))
             if op is None:
@@ -210,7 +210,7 @@ class OperationService:
     async def by_id(self, principal: Principal, op_id: str) -> Report:
         if not storable(op_id):  # no operation id holds one; PostgreSQL could not look it up
             raise ItemNotFound("The operation does not exist.")
-        async with self.db.read() as conn:
+        async with self.db.glance() as conn:
             store = OperationStore(conn)
             op = await store.get(op_id)
             if op is None or op.owner_id != principal.user_id:

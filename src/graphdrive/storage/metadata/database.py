@@ -10,20 +10,49 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from graphdrive.exceptions import ConfigurationError, ServiceNotAvailable
 
+if TYPE_CHECKING:
+    from graphdrive.storage.metadata.sqlite_inline import InlineReader
+
 
 class Database:
-    def __init__(self, engine: AsyncEngine, *, serialize_writes: bool) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        serialize_writes: bool,
+        inline: InlineReader | None = None,
+    ) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         # SQLite has one writer at a time: queueing writers here avoids busy-waiting in the
         # driver. PostgreSQL writers run concurrently.
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if serialize_writes else None
+        self._inline = inline
+
+    @asynccontextmanager
+    async def glance(self) -> AsyncIterator[AsyncConnection]:
+        """A read of a few point lookups that need no shared snapshot: each statement sees
+        the latest commit. On SQLite it runs on the event loop's thread (``sqlite_inline.py``),
+        the cheapest read there is; elsewhere it is :meth:`read`."""
+        if self._inline is None:
+            async with self.read() as conn:
+                yield conn
+            return
+        try:
+            yield self._inline.connection()
+        except OperationalError as exc:
+            if _is_busy(exc):
+                raise ServiceNotAvailable(
+                    "The metadata database is busy; retry.", headers={"Retry-After": "1"}
+                ) from exc
+            raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -57,6 +86,8 @@ class Database:
             raise
 
     async def dispose(self) -> None:
+        if self._inline is not None:
+            self._inline.close()
         await self.engine.dispose()
 
 
@@ -76,8 +107,11 @@ def open_database(url: str) -> Database:
     """Create (not connect) the engine for ``url``; the one place that picks a backend."""
     if url.startswith("sqlite"):
         from graphdrive.storage.metadata import sqlite
+        from graphdrive.storage.metadata.sqlite_inline import InlineReader
 
-        return Database(sqlite.create_engine(url), serialize_writes=True)
+        engine = sqlite.create_engine(url)
+        inline = None if ":memory:" in url else InlineReader(engine.url.render_as_string())
+        return Database(engine, serialize_writes=True, inline=inline)
     if url.startswith("postgresql"):
         from graphdrive.storage.metadata import postgres
 
