@@ -74,7 +74,7 @@ async def test_results_are_read_in_full_at_once(metadata_db: Database) -> None:
 
 async def test_a_glance_on_sqlite_cannot_write(metadata_db: Database) -> None:
     if metadata_db.dialect != "sqlite":
-        pytest.skip("PostgreSQL glances are ordinary read units of work")
+        pytest.skip("PostgreSQL glances are autocommit reads (no read-only mode)")
     with pytest.raises(DBAPIError, match="readonly"):
         async with metadata_db.glance() as conn:
             await conn.execute(

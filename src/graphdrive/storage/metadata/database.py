@@ -40,10 +40,11 @@ class Database:
     async def glance(self) -> AsyncIterator[AsyncConnection]:
         """A read of a few point lookups that need no shared snapshot: each statement sees
         the latest commit. On SQLite it runs on the event loop's thread (``sqlite_inline.py``),
-        the cheapest read there is; elsewhere it is :meth:`read`."""
+        the cheapest read there is; on PostgreSQL it is a :meth:`read` in autocommit mode."""
         if self._inline is None:
-            async with self.read() as conn:
-                yield conn
+            # No BEGIN/ROLLBACK round trips: each statement commits on its own.
+            async with self.read() as raw:
+                yield await raw.execution_options(isolation_level="AUTOCOMMIT")
             return
         try:
             yield self._inline.connection()
