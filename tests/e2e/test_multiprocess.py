@@ -292,6 +292,10 @@ def test_copies_survive_a_worker_killed_mid_copy(topology: dict[str, Any]) -> No
             # Exactly once: no extra copies, nothing detached, nothing left staged.
             drives = scalar("SELECT count(*) FROM drives")
             assert scalar("SELECT count(*) FROM items WHERE parent_id IS NULL") == drives
+            # Each copy deletes its snapshot just after it completes: give that a moment.
+            deadline = time.monotonic() + 30
+            while scalar("SELECT count(*) FROM copy_nodes") and time.monotonic() < deadline:
+                time.sleep(0.1)
             assert scalar("SELECT count(*) FROM copy_nodes") == 0
             assert scalar("SELECT count(*) FROM operations WHERE status = 'completed'") == len(
                 monitors

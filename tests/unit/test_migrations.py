@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, ForeignKeyConstraint, Table, UniqueConstraint, inspect, text
 
 from graphdrive.storage.metadata.database import Database, open_database
-from graphdrive.storage.metadata.migrate import MIGRATIONS, migrate
+from graphdrive.storage.metadata.migrate import MIGRATIONS, _config, migrate
 from graphdrive.storage.metadata.schema import metadata
 
 Shape = dict[str, Any]
@@ -139,3 +140,41 @@ async def test_migrating_twice_is_a_no_op(db: Database) -> None:
         assert await conn.run_sync(alembic_version) == version
         owners = (await conn.execute(text("SELECT owner_id FROM drives"))).scalars().all()
     assert owners == ["u1"]
+
+
+async def test_rebuilding_copy_nodes_keeps_the_snapshots_of_copies_in_flight(
+    tmp_path: Path,
+) -> None:
+    database = open_database(f"sqlite+aiosqlite:///{tmp_path}/old.db")
+    try:
+        await migrate(database, "0003")
+        async with database.write() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO copy_nodes (op_id, seq, parent_seq, src_id, name, name_key,"
+                    " is_folder, size, blob_key) VALUES ('OP', 1, NULL, 'S1', 'A', 'a', 1, 0,"
+                    " NULL), ('OP', 2, 1, 'S2', 'b.txt', 'b.txt', 0, 3, 'k')"
+                )
+            )
+        await migrate(database)
+        async with database.read() as conn:
+            rows = (
+                await conn.execute(
+                    text("SELECT seq, parent_seq, src_id, blob_key FROM copy_nodes ORDER BY seq")
+                )
+            ).all()
+            storage = (
+                await conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'copy_nodes'"))
+            ).scalar_one()
+        assert [tuple(r) for r in rows] == [(1, None, "S1", None), (2, 1, "S2", "k")]
+        assert "WITHOUT ROWID" in storage
+        assert (await shapes_of(database))["copy_nodes"] == declared_shape(
+            metadata.tables["copy_nodes"]
+        )
+        async with database.write() as conn:  # and back
+            await conn.run_sync(lambda sync: command.downgrade(_config(sync), "0003"))
+        assert (await shapes_of(database))["copy_nodes"]["indexes"] == {
+            "ix_copy_nodes_blob_key": (["blob_key"], False)
+        }
+    finally:
+        await database.dispose()

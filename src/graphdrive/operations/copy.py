@@ -2,8 +2,11 @@
 
 Phases, each its own transaction(s):
 
-1. **plan** — one ``INSERT … SELECT`` over a recursive CTE freezes the source tree into
-   ``copy_nodes`` in parent-before-child order (``seq``), with the totals for progress.
+1. **plan** — freezes the source tree into ``copy_nodes`` level by level, one
+   ``INSERT … SELECT`` per tree level, so every parent's ``seq`` is smaller than its children's
+   and a child row takes its parent's ``seq`` straight from the level above (no sort, no
+   self-join). All levels are read in the one plan transaction: on SQLite it holds the write
+   lock, on PostgreSQL it holds the source drive's row lock, which every tree write takes first.
 2. **build** — batches of ``INSERT INTO items … SELECT FROM copy_nodes`` by ``seq`` range. New
    ids are ``prefix || seq``, so a parent's new id is known without a lookup. The copy's top
    item has no parent yet: the tree is built out of sight. Each batch commits with the
@@ -11,13 +14,18 @@ Phases, each its own transaction(s):
 3. **publish** — one transaction attaches the top item(s) under the destination (deciding name
    conflicts now), adds the size to the destination's ancestors, and marks the operation
    completed: the moment "completed" is visible, the whole tree is readable by id and path.
+4. **forget** — follow-up transactions delete the snapshot. A crash before they run leaves the
+   rows of a finished operation, which the janitor sweeps (:func:`sweep_finished_snapshots`).
 
-Content is shared by blob key; no byte is copied. Cleanup deletes the detached tree by id.
+Content is shared by blob key; no byte is copied. Blob GC keeps every blob a snapshot refers to
+(``service/blob_gc.py``). Cleanup deletes the detached tree by id.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from typing import Any, ClassVar
 
@@ -34,26 +42,39 @@ from graphdrive.operations.model import ActionFailed, Operation
 from graphdrive.operations.store import OperationStore
 from graphdrive.service.clock import utcnow
 from graphdrive.service.drives import located
+from graphdrive.storage.metadata import sqlite
 from graphdrive.storage.metadata.database import Database
 from graphdrive.storage.metadata.items import ItemRepository, new_id
 from graphdrive.storage.metadata.schema import UTCDateTime, copy_nodes
+from graphdrive.storage.metadata.sqlite import bulk_writes
 
-_SNAPSHOT = """
-WITH RECURSIVE tree(id, parent_id, depth) AS (
-    SELECT id, parent_id, 0 FROM items WHERE {top} = :source_id
-    UNION ALL
-    SELECT i.id, i.parent_id, t.depth + 1 FROM items i JOIN tree t ON i.parent_id = t.id
-),
-numbered(id, parent_id, seq) AS (
-    SELECT id, parent_id, ROW_NUMBER() OVER (ORDER BY depth, id) FROM tree
-)
+log = logging.getLogger(__name__)
+
+# Level 0: the source itself (top = "id") or its children (top = "parent_id"), seq 1…n.
+_SNAPSHOT_TOP = """
 INSERT INTO copy_nodes (op_id, seq, parent_seq, src_id, name, name_key, is_folder, size,
                         blob_key, mime_type, fs_created_at, fs_modified_at)
-SELECT :op_id, n.seq, p.seq, i.id, i.name, i.name_key, i.is_folder, i.size, i.blob_key,
-       i.mime_type, COALESCE(i.fs_created_at, i.created_at),
+SELECT :op_id, ROW_NUMBER() OVER (ORDER BY i.name_key), NULL, i.id, i.name, i.name_key,
+       i.is_folder, i.size, i.blob_key, i.mime_type, COALESCE(i.fs_created_at, i.created_at),
        COALESCE(i.fs_modified_at, i.modified_at)
-FROM numbered n JOIN items i ON i.id = n.id LEFT JOIN numbered p ON p.id = n.parent_id
+FROM items i WHERE i.{top} = :source_id
 """
+
+# Level k+1: the children of the folders of level k (seq in [lo, hi)), numbered from hi on.
+# Within a level any numbering will do: parents always precede their children. The join's own
+# order (ROW_NUMBER() OVER ()) keeps siblings together, which keeps the build's index writes
+# local.
+_SNAPSHOT_LEVEL = """
+INSERT INTO copy_nodes (op_id, seq, parent_seq, src_id, name, name_key, is_folder, size,
+                        blob_key, mime_type, fs_created_at, fs_modified_at)
+SELECT p.op_id, :base + ROW_NUMBER() OVER (), p.seq, i.id, i.name, i.name_key, i.is_folder,
+       i.size, i.blob_key, i.mime_type, COALESCE(i.fs_created_at, i.created_at),
+       COALESCE(i.fs_modified_at, i.modified_at)
+FROM copy_nodes p JOIN items i ON i.parent_id = p.src_id
+WHERE p.op_id = :op_id AND p.seq >= :lo AND p.seq < :hi AND p.is_folder
+"""
+
+_LAST_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM copy_nodes WHERE op_id = :op_id"
 
 _TOTALS = """
 SELECT COUNT(*), COALESCE(SUM(CASE WHEN is_folder THEN 0 ELSE size END), 0)
@@ -90,8 +111,9 @@ class CopyAction(Action):
 
     async def run(self, ctx: JobContext, op: Operation) -> None:
         if op.checkpoint is None:
-            async with self.db.write() as conn:
-                op = await self._plan(ctx, conn, op)
+            with bulk_writes():
+                async with self.db.write() as conn:
+                    op = await self._plan(ctx, conn, op)
         checkpoint = dict(op.checkpoint or {})
         prefix, count = str(checkpoint["prefix"]), int(checkpoint["count"])
         next_seq = int(checkpoint["next_seq"])
@@ -100,10 +122,13 @@ class CopyAction(Action):
             ctx.check_stop()
             hi = min(next_seq + sizer.size, count + 1)
             started = time.monotonic()
-            async with self.db.write() as conn:
-                items, size = await self._build(conn, op, prefix, next_seq, hi)
-                checkpoint["next_seq"] = hi
-                op = await ctx.advance(conn, op, items=items, bytes_=size, checkpoint=checkpoint)
+            with bulk_writes():  # SQLite: no foreign-key checks (see _build)
+                async with self.db.write() as conn:
+                    items, size = await self._build(conn, op, prefix, next_seq, hi)
+                    checkpoint["next_seq"] = hi
+                    op = await ctx.advance(
+                        conn, op, items=items, bytes_=size, checkpoint=checkpoint
+                    )
             COPY_ITEMS.inc(items)
             sizer.observe(hi - next_seq, time.monotonic() - started)
             next_seq = hi
@@ -113,6 +138,22 @@ class CopyAction(Action):
             op = await ctx.advance(conn, op)  # last look at cancel and lease
             resource_id, drive_id = await self._publish(conn, op, prefix)
             await ctx.complete(conn, op, resource_id, drive_id)
+        # Completed and visible; the snapshot is garbage now. Should this fail or the process
+        # die first, the janitor sweeps it (the operation is finished).
+        try:
+            await forget_snapshot(self.db, op.id, count)
+        except Exception:
+            log.warning(
+                "could not delete a finished copy's snapshot; the janitor will",
+                exc_info=True,
+                extra={"action": "copy_snapshot_left", "operation_id": op.id},
+            )
+        if self.db.dialect == "sqlite":
+            # Bulk writes checkpoint rarely: do it now, off the write lock, rather than in the
+            # commit of whichever request comes next. Best effort: any later commit will do.
+            with contextlib.suppress(Exception):
+                async with self.db.read() as conn:
+                    await sqlite.checkpoint(conn)
 
     async def cleanup(self, conn: AsyncConnection, op: Operation) -> None:
         current = await OperationStore(conn).get(op.id)
@@ -125,15 +166,24 @@ class CopyAction(Action):
     async def _plan(self, ctx: JobContext, conn: AsyncConnection, op: Operation) -> Operation:
         p = op.params
         repo = ItemRepository(conn)
+        # PostgreSQL: no tree write on the source drive commits while the levels are read, so
+        # they all see one state of the tree (SQLite: the write lock does that already).
+        await repo.lock_drive(str(p["source_drive_id"]))
         await _published(repo, p["source_drive_id"], p["source_id"], "The source item")
         await _published(repo, p["dest_drive_id"], p["dest_parent_id"], "The destination folder")
         # A previous attempt may have died between plan statements: start clean.
         await conn.execute(delete(copy_nodes).where(copy_nodes.c.op_id == op.id))
         top = "parent_id" if p.get("children_only") else "id"
         await conn.execute(
-            text(_SNAPSHOT.format(top=top)), {"source_id": p["source_id"], "op_id": op.id}
+            text(_SNAPSHOT_TOP.format(top=top)), {"source_id": p["source_id"], "op_id": op.id}
         )
-        row = (await conn.execute(text(_TOTALS), {"op_id": op.id, "lo": 0, "hi": 2**62})).one()
+        lo, hi = 1, await _last_seq(conn, op.id) + 1
+        while hi > lo:  # one statement per tree level
+            await conn.execute(
+                text(_SNAPSHOT_LEVEL), {"op_id": op.id, "base": hi - 1, "lo": lo, "hi": hi}
+            )
+            lo, hi = hi, await _last_seq(conn, op.id) + 1
+        row = (await conn.execute(text(_TOTALS), {"op_id": op.id, "lo": 0, "hi": hi})).one()
         count, size = int(row[0]), int(row[1])
         checkpoint = {"prefix": new_id()[:20] + "-", "count": count, "next_seq": 1}
         return await ctx.advance(conn, op, totals=(count, size), checkpoint=checkpoint)
@@ -141,6 +191,11 @@ class CopyAction(Action):
     async def _build(
         self, conn: AsyncConnection, op: Operation, prefix: str, lo: int, hi: int
     ) -> tuple[int, int]:
+        """Insert the items of ``seq`` in [lo, hi). Every reference is right by construction,
+        which is why SQLite may skip foreign-key checks here: ``parent_id`` names a smaller
+        ``seq`` of this copy (built in this batch or an earlier one, and only cleanup deletes
+        it), ``drive_id`` the destination drive checked at plan (drives are never deleted), and
+        ``blob_key`` a blob that blob GC keeps while a snapshot refers to it."""
         bounds = {"op_id": op.id, "lo": lo, "hi": hi}
         count, size = (await conn.execute(text(_TOTALS), bounds)).one()
         statement = text(_BUILD).bindparams(bindparam("now", type_=UTCDateTime()))
@@ -184,7 +239,6 @@ class CopyAction(Action):
             added += int(size)
             first = first or item_id
         await repo.add_size([a.id for a in await repo.ancestors(dest.id)], added)
-        await conn.execute(delete(copy_nodes).where(copy_nodes.c.op_id == op.id))
         resource = dest.id if p.get("children_only") or first is None else first
         return resource, str(p["dest_drive_id"])
 
@@ -208,6 +262,56 @@ class BatchSizer:
         wanted = int(rate * self.TARGET_SECONDS)
         # Grow at most 4x a step, so one fast batch cannot make the next one huge.
         self.size = max(self.SMALLEST, min(self.LARGEST, wanted, self.size * 4))
+
+
+# Snapshots are deleted in slices of this many rows, one transaction each, so that deleting a
+# big one never holds the write lock for long.
+FORGET_SLICE = 50_000
+
+
+async def _last_seq(conn: AsyncConnection, op_id: str) -> int:
+    return int((await conn.execute(text(_LAST_SEQ), {"op_id": op_id})).scalar_one())
+
+
+async def forget_snapshot(db: Database, op_id: str, count: int | None = None) -> None:
+    """Delete an operation's ``copy_nodes`` rows, highest ``seq`` first, a slice at a time."""
+    if count is None:
+        async with db.read() as conn:
+            count = await _last_seq(conn, op_id)
+    hi = count + 1
+    while True:
+        lo = max(hi - FORGET_SLICE, 0)
+        async with db.write() as conn:
+            await conn.execute(
+                delete(copy_nodes).where(copy_nodes.c.op_id == op_id, copy_nodes.c.seq >= lo)
+            )
+        if lo == 0:
+            return
+        hi = lo
+        await asyncio.sleep(0)
+
+
+async def sweep_finished_snapshots(db: Database) -> int:
+    """Delete the snapshots of operations that ended (or are gone): what a crash between
+    publishing a copy and forgetting its snapshot leaves. Returns how many were swept."""
+    swept, after = 0, ""
+    while True:
+        async with db.read() as conn:
+            op_id = (
+                await conn.execute(
+                    select(copy_nodes.c.op_id)
+                    .where(copy_nodes.c.op_id > after)
+                    .order_by(copy_nodes.c.op_id)
+                    .limit(1)
+                )
+            ).scalar()
+            if op_id is None:
+                return swept
+            current = await OperationStore(conn).get(op_id)
+        after = op_id
+        if current is None or current.status.finished:
+            await forget_snapshot(db, op_id)
+            swept += 1
 
 
 async def _settle_name(

@@ -1,4 +1,5 @@
-"""Periodic housekeeping: expired operations, unreferenced blobs, stale staging data."""
+"""Periodic housekeeping: expired operations, snapshots of finished copies, unreferenced blobs,
+stale staging data."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 
+from graphdrive.operations.copy import sweep_finished_snapshots
 from graphdrive.operations.store import purge_expired
 from graphdrive.service.blob_gc import BlobCollector
 from graphdrive.service.clock import utcnow
@@ -39,15 +41,19 @@ class Janitor:
         async with self.db.write() as conn:
             purged = await purge_expired(conn, utcnow())
         expired = await self.uploads.expire(utcnow())
+        # Before collecting blobs: a leftover snapshot would hold its blobs (and defer
+        # every targeted collection) for nothing.
+        snapshots = await sweep_finished_snapshots(self.db)
         reclaimed = await self.collector.collect(None)
         swept = await self.blobs.sweep_staging(STAGING_MAX_AGE_SECONDS)
-        if purged or expired or reclaimed or swept:
+        if purged or expired or snapshots or reclaimed or swept:
             log.info(
                 "housekeeping",
                 extra={
                     "action": "janitor",
                     "purged": purged,
                     "uploads": expired,
+                    "snapshots": snapshots,
                     "blobs": reclaimed,
                     "staged": swept,
                 },

@@ -148,8 +148,12 @@ operations = Table(
 )
 
 # A copy's frozen view of its source tree, one row per item, in parent-before-child order
-# (``seq``). Built in one statement when the copy starts; the copy then inserts items from it
-# batch by batch, so a resumed copy continues at its checkpoint from the same snapshot.
+# (``seq``). Built level by level when the copy starts; the copy then inserts items from it
+# batch by batch, so a resumed copy continues at its checkpoint from the same snapshot, and
+# deletes it once the copy is published. On SQLite the rows live in the primary key's B-tree
+# (WITHOUT ROWID): one B-tree write per row, and the build reads ``seq`` ranges in place. No
+# index on ``blob_key``: blob GC finds the blobs snapshots hold with one scan instead (see
+# ``service/blob_gc.py``), rather than every copied item paying for an index entry.
 copy_nodes = Table(
     "copy_nodes",
     metadata,
@@ -165,7 +169,7 @@ copy_nodes = Table(
     Column("mime_type", String(255), nullable=True),
     Column("fs_created_at", UTCDateTime(), nullable=True),
     Column("fs_modified_at", UTCDateTime(), nullable=True),
-    Index("ix_copy_nodes_blob_key", "blob_key"),
+    sqlite_with_rowid=False,
 )
 
 # -- resumable uploads ----------------------------------------------------------------------
