@@ -8,4 +8,6 @@
 - :mod:`bench.statement_overhead` — one small statement through graphdrive's database layer.
 - :mod:`bench.accept_latency` — ``POST …/copy`` → 202 latency under 50 concurrent clients.
 - :mod:`bench.monitor_throughput` — monitor ``GET`` requests per second.
+- :mod:`bench.scale_out` — copy and monitor throughput on PostgreSQL beside SQLite, and many
+  concurrent copies with 1 or 2 worker processes.
 """

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -23,13 +24,24 @@ from bench import (
     copy_throughput,
     hashing,
     monitor_throughput,
+    scale_out,
     statement_overhead,
 )
 from bench.harness import Load, graphdrive_pragmas, machine, say, seed
 
-BENCHMARKS = ("copy", "phases", "overhead", "accept", "monitor", "hashing")
+BENCHMARKS = (
+    "copy",
+    "phases",
+    "overhead",
+    "accept",
+    "monitor",
+    "hashing",
+    "backends",
+    "workers",
+)
 TARGET_SIZE = 100_000
 RSS_SIZE = 1_000_000
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def _sizes(text: str) -> list[int]:
@@ -56,7 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--repeat",
         type=int,
         default=1,
-        help="copy and phases: run each copy, baseline and variant N times, keep the best (1)",
+        help="copy, phases, backends, workers: run each copy, baseline, variant and topology N "
+        "times, keep the best (1)",
     )
     parser.add_argument("--concurrency", type=int, default=50, help="concurrent clients (50)")
     parser.add_argument(
@@ -83,6 +96,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="tree size for phases and overhead (default: the largest --sizes entry ≤ 100000)",
     )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("GRAPHDRIVE_BENCH_POSTGRES_URL", POSTGRES_URL),
+        help="backends, workers: a PostgreSQL database to connect to for creating and dropping "
+        f"scratch databases bench_<random> (env GRAPHDRIVE_BENCH_POSTGRES_URL; {POSTGRES_URL})",
+    )
+    parser.add_argument(
+        "--many-copies", type=int, default=None, help="workers: copies started at once (32)"
+    )
+    parser.add_argument(
+        "--many-tree", type=int, default=None, help="workers: items in each copied tree (2500)"
+    )
     parser.add_argument("--work-dir", type=Path, default=None, help="scratch dir (a new tmp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch dir")
     parser.add_argument("--json", type=Path, default=None, help="also write raw results here")
@@ -92,6 +117,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.requests = args.requests or (500 if quick else 2000)
     args.monitor_requests = args.monitor_requests or (2000 if quick else 5000)
     args.max_seconds = args.max_seconds or (20.0 if quick else 60.0)
+    args.many_copies = args.many_copies or (16 if quick else 32)
+    args.many_tree = args.many_tree or (1000 if quick else 2500)
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(args.only) - set(BENCHMARKS)
     if unknown:
@@ -149,6 +176,11 @@ def _summary(results: dict[str, Any], concurrency: int) -> None:
             f"  POST copy → 202 p99 < 20 ms, {concurrency} clients, "
             f"GRAPHDRIVE_WORKERS={accepted.workers}: {p99:.1f} ms ({_verdict(p99 < 20)})"
         )
+        for fraction, run in accepted.paced:
+            say(
+                f"    paced, {concurrency} clients offering {fraction:.0%} of the saturated "
+                f"rate ({fraction * accepted.loaded.throughput:.0f}/s): p99 {run.ms(99):.1f} ms"
+            )
     if "monitor" in results:
         monitor = results["monitor"]
         say(
@@ -163,6 +195,8 @@ def _summary(results: dict[str, Any], concurrency: int) -> None:
         )[:3]
         shares = ", ".join(f"{k} {v / configured['total']:.0%}" for k, v in top)
         say(f"copy SQL as configured, largest shares: {shares}")
+    if results.get("backends") or results.get("workers"):
+        scale_out.summarize(results.get("backends", {}), results.get("workers", []))
     if "overhead" in results:
         o = results["overhead"]
         say(
@@ -174,7 +208,14 @@ def _summary(results: dict[str, Any], concurrency: int) -> None:
 def _jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         data = {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        for name in ("client_rate", "server_rate", "vs_sql_bare", "vs_sql_indexed", "vs_cp"):
+        for name in (
+            "client_rate",
+            "server_rate",
+            "vs_sql_bare",
+            "vs_sql_indexed",
+            "vs_cp",
+            "rate",
+        ):
             if hasattr(value, name):
                 data[name] = getattr(value, name)
         if isinstance(value, Load):
@@ -249,6 +290,24 @@ def main(argv: list[str] | None = None) -> None:
             )
         if "hashing" in args.only:
             results["hashing"] = hashing.run()
+        if "backends" in args.only:
+            results["backends"] = scale_out.run_backends(
+                work,
+                args.sizes,
+                admin_url=args.postgres_url,
+                concurrency=args.concurrency,
+                requests=args.monitor_requests,
+                max_seconds=args.max_seconds,
+                repeat=args.repeat,
+            )
+        if "workers" in args.only:
+            results["workers"] = scale_out.run_workers(
+                work,
+                admin_url=args.postgres_url,
+                copies=args.many_copies,
+                tree=args.many_tree,
+                repeat=args.repeat,
+            )
         _summary(results, args.concurrency)
         say(f"(all benchmarks: {time.perf_counter() - started:.0f} s)")
         if args.json:

@@ -123,7 +123,9 @@ def copy_once(work: Path, items: int, timeout: float, repeat: int = 1) -> CopyRe
         with RssSampler(server.pid) as sampler, SystemCpu() as system:
             busy = 0.0
             for attempt in range(repeat):
-                seconds, status = _copy(client, seeded["id"], f"Copy {attempt + 1}", timeout)
+                seconds, status = copy_and_wait(
+                    client, seeded["id"], f"Copy {attempt + 1}", timeout
+                )
                 if status != "completed":
                     raise RuntimeError(f"copy of {items} items ended {status!r} ({server.log})")
                 result.runs.append(seconds)
@@ -144,7 +146,9 @@ def copy_once(work: Path, items: int, timeout: float, repeat: int = 1) -> CopyRe
     return result
 
 
-def _copy(client: httpx.Client, source_id: str, name: str, timeout: float) -> tuple[float, str]:
+def copy_and_wait(
+    client: httpx.Client, source_id: str, name: str, timeout: float
+) -> tuple[float, str]:
     """POST a copy and poll its monitor until it ends: (seconds, final status)."""
     started = time.perf_counter()
     answer = client.post(f"/me/drive/items/{source_id}/copy", json={"name": name})

@@ -7,6 +7,7 @@ Everything talks to the server over loopback HTTP, exactly as a client would. Pr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -18,7 +19,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,9 +64,21 @@ def mint_token(data_dir: Path, user: str = "alice") -> str:
     return graphdrive("graphdrive", "token", "--user", user, "--data-dir", str(data_dir)).strip()
 
 
-def seed(data_dir: Path, items: int, *, user: str = "alice", name: str = "Big") -> dict[str, Any]:
-    """Bulk-load a tree of ``items`` items; returns {id, items, size, seconds}."""
+def seed(
+    data_dir: Path,
+    items: int,
+    *,
+    user: str = "alice",
+    name: str = "Big",
+    database_url: str | None = None,
+) -> dict[str, Any]:
+    """Bulk-load a tree of ``items`` items; returns {id, items, size, seconds}.
+
+    ``database_url`` seeds that database (e.g. a PostgreSQL scratch database) instead of the
+    data dir's SQLite file; the data dir still holds the signing secret and the blobs.
+    """
     started = time.perf_counter()
+    extra = ["--database-url", database_url] if database_url else []
     out = graphdrive(
         "graphdrive.devtools.seed",
         "--data-dir",
@@ -75,6 +89,7 @@ def seed(data_dir: Path, items: int, *, user: str = "alice", name: str = "Big") 
         name,
         "--items",
         str(items),
+        *extra,
     )
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     result["seconds"] = time.perf_counter() - started
@@ -154,15 +169,28 @@ class RssSampler:
 
 
 class Server:
-    """One ``graphdrive serve`` process on an ephemeral loopback port with its own data dir."""
+    """One ``graphdrive serve`` process on an ephemeral loopback port with its own data dir.
 
-    def __init__(self, data_dir: Path, env: Mapping[str, str] | None = None) -> None:
+    ``role="worker"`` starts ``graphdrive worker`` instead (no API; ``/healthz`` on the same
+    port), so several processes can share one data dir and database; give each a ``name`` so
+    that their logs do not overwrite each other.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        role: str = "serve",
+        name: str = "server",
+    ) -> None:
         self.data_dir = data_dir
+        self.role = role
         self.port = free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
         self.api = f"{self.origin}/v1.0"
         self.env = clean_env(env)
-        self.log = data_dir.parent / f"{data_dir.name}.server.log"
+        self.log = data_dir.parent / f"{data_dir.name}.{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -178,7 +206,7 @@ class Server:
                     sys.executable,
                     "-m",
                     "graphdrive",
-                    "serve",
+                    self.role,
                     "--host",
                     "127.0.0.1",
                     "--port",
@@ -193,7 +221,7 @@ class Server:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"graphdrive serve exited early; see {self.log}")
+                raise RuntimeError(f"graphdrive {self.role} exited early; see {self.log}")
             try:
                 if httpx.get(f"{self.origin}/healthz", timeout=1.0).status_code == 200:
                     return self
@@ -201,7 +229,9 @@ class Server:
                 pass
             time.sleep(0.05)
         self.__exit__()
-        raise RuntimeError(f"graphdrive serve not ready after {READY_TIMEOUT_S} s; see {self.log}")
+        raise RuntimeError(
+            f"graphdrive {self.role} not ready after {READY_TIMEOUT_S} s; see {self.log}"
+        )
 
     def __exit__(self, *exc: object) -> None:
         proc, self.proc = self.proc, None
@@ -218,6 +248,45 @@ class Server:
         return httpx.Client(
             base_url=self.api, headers={"Authorization": f"Bearer {token}"}, timeout=120.0
         )
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+def postgres_available(admin_url: str) -> str | None:
+    """None if the server at ``admin_url`` answers, else why not (one line)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(admin_url, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except (psycopg.Error, OSError) as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return None
+
+
+def database_url(admin_url: str, name: str) -> str:
+    """``admin_url`` with its database name replaced by ``name``."""
+    base, _, _ = admin_url.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}"
+
+
+@contextlib.contextmanager
+def scratch_postgres(admin_url: str, *, template: str | None = None) -> Iterator[tuple[str, str]]:
+    """A new database ``bench_<random>`` (optionally a copy of ``template``): (url, name).
+
+    Dropped on exit, even after a failure, with ``WITH (FORCE)`` so that a connection left
+    behind by a killed process cannot keep it alive.
+    """
+    import psycopg
+
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    clause = f' TEMPLATE "{template}"' if template else ""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"{clause}'.encode())
+    try:
+        yield database_url(admin_url, name), name
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
 
 
 # -- graphdrive's SQLite settings -----------------------------------------------------------
@@ -445,26 +514,54 @@ class RawResponse:
 
 
 class RawClient:
-    """A minimal HTTP/1.1 keep-alive GET client on asyncio streams, one connection per task.
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams, one connection per task.
 
     httpx costs the load generator 2-4 ms of CPU per request on a small machine, enough to make
-    the client, not the server, the bottleneck of a throughput test. This sends fixed ``GET``
-    requests and reads ``Content-Length`` bodies (all the monitor and ``/healthz`` answer).
+    the client, not the server, the bottleneck of a throughput test. This sends fixed requests
+    and reads ``Content-Length`` bodies (all the monitor, ``/healthz`` and ``POST …/copy``
+    answer).
     """
 
-    def __init__(self, origin: str) -> None:
+    def __init__(self, origin: str, headers: Mapping[str, str] | None = None) -> None:
         host, port = origin.removeprefix("http://").split(":")
         self.host, self.port = host, int(port)
+        self._headers = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
     async def get(self, path: str) -> RawResponse:
-        if self._idle:
+        return await self.request("GET", path)
+
+    async def post_json(self, path: str, body: object) -> RawResponse:
+        return await self.request("POST", path, json.dumps(body).encode())
+
+    async def request(self, method: str, path: str, body: bytes | None = None) -> RawResponse:
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self._headers}"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        message = head.encode() + b"\r\n" + (body or b"")
+        while self._idle:  # a kept-alive connection the server closed while idle: next one
             reader, writer = self._idle.pop()
-        else:
-            reader, writer = await asyncio.open_connection(self.host, self.port)
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode())
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
+            writer.write(message)
+            try:
+                answer = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+                continue
+            return await self._finish(reader, writer, answer, method, path)
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        writer.write(message)
+        answer = await reader.readuntil(b"\r\n\r\n")
+        return await self._finish(reader, writer, answer, method, path)
+
+    async def _finish(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        answer: bytes,
+        method: str,
+        path: str,
+    ) -> RawResponse:
+        lines = answer.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         length = None
         for line in lines[1:]:
@@ -473,7 +570,7 @@ class RawClient:
                 length = int(value)
         if length is None:
             writer.close()
-            raise RuntimeError(f"no Content-Length in the answer to GET {path}")
+            raise RuntimeError(f"no Content-Length in the answer to {method} {path}")
         await reader.readexactly(length)
         self._idle.append((reader, writer))
         return RawResponse(status)

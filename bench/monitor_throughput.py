@@ -33,7 +33,7 @@ class MonitorResult:
     monitor_httpx: Load  # httpx.AsyncClient: what a Python client reaches
 
 
-def _completed_monitor(server: Server, token: str) -> str:
+def completed_monitor(server: Server, token: str) -> str:
     with server.client(token) as client:
         uploaded = client.put("/me/drive/root:/bench-source.txt:/content", content=b"x" * 1024)
         uploaded.raise_for_status()
@@ -85,7 +85,7 @@ def run(work: Path, *, concurrency: int, requests: int, max_seconds: float) -> M
     data = work / "monitor"
     token = mint_token(data)
     with Server(data, {"GRAPHDRIVE_WORKERS": "1"}) as server:
-        monitor = _completed_monitor(server, token)
+        monitor = completed_monitor(server, token)
         result = asyncio.run(
             _measure(
                 server, monitor, concurrency=concurrency, requests=requests, max_seconds=max_seconds

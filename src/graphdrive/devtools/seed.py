@@ -6,6 +6,11 @@ correct folder sizes) in large batches. Files share a handful of real blobs, so 
 seeded files work too.
 
     python -m graphdrive.devtools.seed --data-dir D --user alice --name Big --items 100000
+
+The metadata database is the one ``graphdrive serve`` would use with the same data dir and
+environment (SQLite in the data dir unless ``GRAPHDRIVE_DATABASE_URL`` is set); pass
+``--database-url postgresql://…`` to seed another database, e.g. PostgreSQL. The data dir still
+holds the signing secret and the seeded blobs (unless ``GRAPHDRIVE_BLOB_URL`` is set).
 """
 
 from __future__ import annotations
@@ -142,8 +147,19 @@ def main() -> None:
     parser.add_argument("--items", type=int, required=True)
     parser.add_argument("--fanout", type=int, default=10)
     parser.add_argument("--files-per-folder", type=int, default=20)
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="metadata database to seed, e.g. postgresql://… "
+        "(default: GRAPHDRIVE_DATABASE_URL, else SQLite in the data dir)",
+    )
     args = parser.parse_args()
-    settings = Settings(data_dir=args.data_dir, workers=0)
+    # An unset --database-url leaves the environment's (or the default) database in place.
+    settings = (
+        Settings(data_dir=args.data_dir, workers=0, database_url=args.database_url)
+        if args.database_url
+        else Settings(data_dir=args.data_dir, workers=0)
+    )
     seeded = asyncio.run(
         seed_tree(
             settings,
