@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphdrive.auth import Principal
@@ -353,3 +353,64 @@ async def test_cancelled_copy_leaves_no_trace(metadata_db: Database) -> None:
         assert await count(conn, items) == before
         assert await count(conn, copy_nodes) == 0
         assert await shape(conn, tree.dest) == dest_before
+
+
+# -- small copies: one transaction ---------------------------------------------------------------
+def small_pool(db: Database, batch_size: int | None = None) -> WorkerPool:
+    return WorkerPool(
+        db,
+        ActionRegistry(CopyAction(db, batch_size=batch_size)),
+        size=0,
+        lease_seconds=LEASE,
+        retention_seconds=3600,
+        max_attempts=3,
+        max_per_owner=4,
+    )
+
+
+def count_commits(db: Database) -> list[int]:
+    commits: list[int] = []
+    event.listen(db.engine.sync_engine, "commit", lambda _conn: commits.append(1))
+    return commits
+
+
+async def test_a_small_copy_is_planned_built_and_published_in_one_commit(
+    metadata_db: Database,
+) -> None:
+    tree = await seed(metadata_db)
+    async with metadata_db.read() as conn:
+        before = await count(conn, items)
+    op_id = await create_copy(metadata_db, tree)
+    op = await claim(metadata_db, "w1")
+    assert op is not None and op.id == op_id
+    commits = count_commits(metadata_db)
+
+    await small_pool(metadata_db).execute(context(metadata_db, "w1"), op)
+
+    await assert_copied_once(metadata_db, tree, op_id, before)  # snapshot gone too
+    assert len(commits) == 1
+
+
+async def test_a_source_larger_than_counted_goes_on_in_batches(
+    metadata_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bounded count and the plan are separate reads: should the source have grown past
+    the small-copy limit in between, the plan commits alone and batches follow."""
+    tree = await seed(metadata_db)
+    async with metadata_db.read() as conn:
+        before = await count(conn, items)
+    op_id = await create_copy(metadata_db, tree)
+
+    async def looks_small(self: CopyAction, op: Operation) -> bool:
+        return True
+
+    monkeypatch.setattr(CopyAction, "_looks_small", looks_small)
+    op = await claim(metadata_db, "w1")
+    assert op is not None
+    commits = count_commits(metadata_db)
+
+    await pool(metadata_db).execute(context(metadata_db, "w1"), op)
+
+    await assert_copied_once(metadata_db, tree, op_id, before)
+    # plan, SOURCE_ITEMS / BATCH build batches, publish (+ the snapshot's deletion)
+    assert len(commits) >= 2 + SOURCE_ITEMS // BATCH

@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -41,10 +41,10 @@ from graphdrive.operations.context import JobContext
 from graphdrive.operations.model import ActionFailed, Operation
 from graphdrive.operations.store import OperationStore
 from graphdrive.service.clock import utcnow
-from graphdrive.service.drives import located
+from graphdrive.service.drives import published_chain
 from graphdrive.storage.metadata import sqlite
 from graphdrive.storage.metadata.database import Database
-from graphdrive.storage.metadata.items import ItemRepository, new_id
+from graphdrive.storage.metadata.items import Ancestor, ItemRepository, new_id
 from graphdrive.storage.metadata.schema import UTCDateTime, copy_nodes
 from graphdrive.storage.metadata.sqlite import bulk_writes
 
@@ -94,11 +94,24 @@ SELECT :prefix || CAST(c.seq AS VARCHAR(20)), :drive_id,
 FROM copy_nodes c WHERE c.op_id = :op_id AND c.seq >= :lo AND c.seq < :hi
 """
 
+# How many items a copy of the source holds, counting no further than :limit.
+_BOUNDED_COUNT = """
+WITH RECURSIVE tree(id, is_folder) AS (
+    SELECT id, is_folder FROM items WHERE {top} = :source_id
+    UNION ALL
+    SELECT i.id, i.is_folder FROM items i JOIN tree t ON i.parent_id = t.id WHERE t.is_folder
+)
+SELECT COUNT(*) FROM (SELECT 1 FROM tree LIMIT :limit) AS bounded
+"""
+
 _CLEANUP = """
 DELETE FROM items WHERE id IN (
     SELECT :prefix || CAST(seq AS VARCHAR(20)) FROM copy_nodes WHERE op_id = :op_id
 )
 """
+
+
+SMALL_COPY = 1_000  # items: up to this many, the copy is one transaction
 
 
 class CopyAction(Action):
@@ -108,12 +121,19 @@ class CopyAction(Action):
     def __init__(self, db: Database, batch_size: int | None = None) -> None:
         self.db = db
         self.fixed_batch = batch_size
+        # A copy that fits in one batch is done in one transaction.
+        self.small_copy = min(SMALL_COPY, batch_size) if batch_size else SMALL_COPY
 
     async def run(self, ctx: JobContext, op: Operation) -> None:
         if op.checkpoint is None:
-            with bulk_writes():
-                async with self.db.write() as conn:
-                    op = await self._plan(ctx, conn, op)
+            if await self._looks_small(op):
+                op, done = await self._copy_small(ctx, op)
+                if done:
+                    return
+            else:
+                with bulk_writes():
+                    async with self.db.write() as conn:
+                        op = await self._plan(ctx, conn, op)
         checkpoint = dict(op.checkpoint or {})
         prefix, count = str(checkpoint["prefix"]), int(checkpoint["count"])
         next_seq = int(checkpoint["next_seq"])
@@ -154,6 +174,39 @@ class CopyAction(Action):
             with contextlib.suppress(Exception):
                 async with self.db.read() as conn:
                     await sqlite.checkpoint(conn)
+
+    async def _looks_small(self, op: Operation) -> bool:
+        """Whether the source has at most :data:`SMALL_COPY` items (a bounded count)."""
+        p = op.params
+        top = "parent_id" if p.get("children_only") else "id"
+        async with self.db.glance() as conn:
+            found = (
+                await conn.execute(
+                    text(_BOUNDED_COUNT.format(top=top)),
+                    {"source_id": p["source_id"], "limit": self.small_copy + 1},
+                )
+            ).scalar_one()
+        return int(found) <= self.small_copy
+
+    async def _copy_small(self, ctx: JobContext, op: Operation) -> tuple[Operation, bool]:
+        """Plan, build, publish and forget in one transaction: a small copy (most copies are
+        one file) then costs one commit instead of four. Should the source have grown past
+        :data:`SMALL_COPY` since it was counted, only the plan commits and the copy goes on in
+        batches. Returns the operation and whether it is completed."""
+        async with self.db.write() as conn:
+            op = await self._plan(ctx, conn, op)
+            checkpoint = dict(op.checkpoint or {})
+            prefix, count = str(checkpoint["prefix"]), int(checkpoint["count"])
+            if count > self.small_copy:
+                return op, False
+            items, size = await self._build(conn, op, prefix, 1, count + 1)
+            checkpoint["next_seq"] = count + 1
+            op = await ctx.advance(conn, op, items=items, bytes_=size, checkpoint=checkpoint)
+            resource_id, drive_id = await self._publish(conn, op, prefix)
+            await ctx.complete(conn, op, resource_id, drive_id)
+            await conn.execute(delete(copy_nodes).where(copy_nodes.c.op_id == op.id))
+        COPY_ITEMS.inc(items)
+        return op, True
 
     async def cleanup(self, conn: AsyncConnection, op: Operation) -> None:
         current = await OperationStore(conn).get(op.id)
@@ -216,9 +269,10 @@ class CopyAction(Action):
         p = op.params
         repo = ItemRepository(conn)
         await repo.lock_drive(str(p["dest_drive_id"]))
-        dest = await _published(
+        chain = await _published(
             repo, p["dest_drive_id"], p["dest_parent_id"], "The destination folder"
         )
+        dest = chain[0]
         conflict = ConflictBehavior(p.get("conflict", "fail"))
         tops = (
             await conn.execute(
@@ -238,7 +292,7 @@ class CopyAction(Action):
             await repo.update(item_id, parent_id=dest.id, name=name, name_key=name_key(name))
             added += int(size)
             first = first or item_id
-        await repo.add_size([a.id for a in await repo.ancestors(dest.id)], added)
+        await repo.add_size([a.id for a in chain], added)
         resource = dest.id if p.get("children_only") or first is None else first
         return resource, str(p["dest_drive_id"])
 
@@ -331,12 +385,15 @@ async def _settle_name(
     )
 
 
-async def _published(repo: ItemRepository, drive_id: str, item_id: str, what: str) -> Any:
+async def _published(
+    repo: ItemRepository, drive_id: str, item_id: str, what: str
+) -> list[Ancestor]:
+    """The item and its ancestors up to its drive's root, or the failure of a copy whose end
+    no longer exists (deleted, or moved out of the published tree)."""
     drive = await repo.drive(drive_id)
-    item = await repo.get(item_id)
-    if drive is None or item is None or item.drive_id != drive_id:
+    if drive is None:
         raise ActionFailed("itemNotFound", f"{what} no longer exists.")
     try:
-        return (await located(repo, drive, item)).item
+        return await published_chain(repo, drive, item_id)
     except ItemNotFound as exc:
         raise ActionFailed("itemNotFound", f"{what} no longer exists.") from exc
