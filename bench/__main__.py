@@ -201,7 +201,8 @@ def _summary(results: dict[str, Any], concurrency: int) -> None:
         o = results["overhead"]
         say(
             f"one point lookup: sqlite3 {o.sqlite3_ms:.3f} ms, graphdrive unit of work "
-            f"{o.unit_of_work_ms:.3f} ms ({o.unit_of_work_ms / o.sqlite3_ms:.0f}x)"
+            f"{o.unit_of_work_ms:.3f} ms ({o.unit_of_work_ms / o.sqlite3_ms:.0f}x), glance "
+            f"{o.glance_ms:.3f} ms ({o.glance_ms / o.sqlite3_ms:.0f}x)"
         )
 
 

@@ -1,12 +1,14 @@
 """What one small SQL statement costs through graphdrive's database layer, in process.
 
 The request paths (``POST …/copy``, the monitor ``GET``) run a handful of tiny statements each;
-their cost is per statement, not per row. This times the same point lookup three ways on a
-seeded database: stdlib ``sqlite3`` (SQLite itself), graphdrive's ``Database.read()`` with a
-SQLAlchemy Core ``select`` (what the repositories do: async engine over aiosqlite, one thread
-hop per call), and a single read unit of work running the lookup several times (connection
-checkout and ``BEGIN`` paid once). Also timed: a write unit of work updating one row of a
-scratch table (``BEGIN IMMEDIATE`` … ``COMMIT``, with the fsync ``synchronous`` asks for).
+their cost is per statement, not per row. This times the same point lookup several ways on a
+seeded database: stdlib ``sqlite3`` (SQLite itself); graphdrive's ``Database.read()`` with a
+SQLAlchemy Core ``select`` (async engine over aiosqlite, one thread hop per call);
+``Database.glance()`` with the same ``select`` (the hot paths' read: on SQLite a read-only
+``sqlite3`` connection on the event loop's thread); and a single read unit of work running the
+lookup several times (connection checkout and ``BEGIN`` paid once). Also timed: a write unit of
+work updating one row of a scratch table (``BEGIN IMMEDIATE`` … ``COMMIT``, with the fsync
+``synchronous`` asks for).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ ROUNDS = 500
 class Overhead:
     sqlite3_ms: float
     unit_of_work_ms: float  # Database.read() + one select
+    glance_ms: float  # Database.glance() + one select
     statement_ms: float  # one more select inside an open unit of work
     write_commit_ms: float  # Database.write() with a one-row UPDATE: lock, BEGIN, commit+fsync
 
@@ -49,7 +52,7 @@ def _sqlite3_ms(db: Path, pragmas: Mapping[str, str], item_id: str) -> float:
         conn.close()
 
 
-async def _graphdrive_ms(db: Path, item_id: str) -> tuple[float, float, float]:
+async def _graphdrive_ms(db: Path, item_id: str) -> tuple[float, float, float, float]:
     database = open_database(f"sqlite:///{db}")
     query = select(items).where(items.c.id == item_id)
     try:
@@ -60,6 +63,13 @@ async def _graphdrive_ms(db: Path, item_id: str) -> tuple[float, float, float]:
             async with database.read() as conn:
                 (await conn.execute(query)).first()
         unit = (time.perf_counter() - started) / ROUNDS * 1000
+        async with database.glance() as conn:
+            (await conn.execute(query)).first()
+        started = time.perf_counter()
+        for _ in range(ROUNDS):
+            async with database.glance() as conn:
+                (await conn.execute(query)).first()
+        glance = (time.perf_counter() - started) / ROUNDS * 1000
         async with database.read() as conn:
             started = time.perf_counter()
             for _ in range(ROUNDS):
@@ -72,7 +82,7 @@ async def _graphdrive_ms(db: Path, item_id: str) -> tuple[float, float, float]:
             async with database.write() as conn:
                 await conn.execute(touch)
         write = (time.perf_counter() - started) / writes * 1000
-        return unit, statement, write
+        return unit, glance, statement, write
     finally:
         await database.dispose()
 
@@ -87,11 +97,12 @@ def run(db: Path, pragmas: Mapping[str, str]) -> Overhead:
     finally:
         conn.close()
     raw = _sqlite3_ms(db, pragmas, item_id)
-    unit, statement, write = asyncio.run(_graphdrive_ms(db, item_id))
-    result = Overhead(raw, unit, statement, write)
+    unit, glance, statement, write = asyncio.run(_graphdrive_ms(db, item_id))
+    result = Overhead(raw, unit, glance, statement, write)
     say("one point lookup (SELECT … WHERE id = ?), per call:")
     say(f"  stdlib sqlite3, BEGIN + SELECT + COMMIT:         {raw:6.3f} ms")
     say(f"  graphdrive Database.read() + SQLAlchemy select:  {unit:6.3f} ms")
+    say(f"  graphdrive Database.glance() + the same select:  {glance:6.3f} ms")
     say(f"  one more select inside an open unit of work:     {statement:6.3f} ms")
     say(f"  Database.write(), one-row UPDATE, commit+fsync:  {write:6.3f} ms")
     return result
