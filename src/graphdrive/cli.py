@@ -239,7 +239,9 @@ def _version() -> str:
 
 
 def main() -> None:
+    from graphdrive import cli_libraries
     from graphdrive.client.commands import register
 
+    app.add_typer(cli_libraries.app, name="library")
     register(app)
     app()

@@ -105,8 +105,10 @@ def create_folder(
     return client.post(f"{drive}/items/{parent_id}/children", json=body)
 
 
-def make_folder(client: httpx.Client, parent_id: str, name: str) -> dict[str, Any]:
-    return ok(create_folder(client, parent_id, name), 201)
+def make_folder(
+    client: httpx.Client, parent_id: str, name: str, drive: str = "/me/drive"
+) -> dict[str, Any]:
+    return ok(create_folder(client, parent_id, name, drive=drive), 201)
 
 
 def put_content(
@@ -120,17 +122,21 @@ def put_content(
     return client.put(f"{drive}/items/{parent_id}:/{seg(name)}:/content", content=data)
 
 
-def upload(client: httpx.Client, parent_id: str, name: str, data: bytes) -> dict[str, Any]:
-    return ok(put_content(client, parent_id, name, data), 201)
+def upload(
+    client: httpx.Client, parent_id: str, name: str, data: bytes, drive: str = "/me/drive"
+) -> dict[str, Any]:
+    return ok(put_content(client, parent_id, name, data, drive=drive), 201)
 
 
 def get_item(client: httpx.Client, item_id: str) -> httpx.Response:
     return client.get(f"/me/drive/items/{item_id}")
 
 
-def list_children(client: httpx.Client, item_id: str, query: str = "") -> list[dict[str, Any]]:
+def list_children(
+    client: httpx.Client, item_id: str, query: str = "", drive: str = "/me/drive"
+) -> list[dict[str, Any]]:
     """All children of a folder, following `@odata.nextLink` to the end."""
-    url: str | None = f"/me/drive/items/{item_id}/children{query}"
+    url: str | None = f"{drive}/items/{item_id}/children{query}"
     items: list[dict[str, Any]] = []
     while url is not None:
         page = ok(client.get(url))
@@ -139,8 +145,8 @@ def list_children(client: httpx.Client, item_id: str, query: str = "") -> list[d
     return items
 
 
-def child_names(client: httpx.Client, item_id: str) -> list[str]:
-    return [item["name"] for item in list_children(client, item_id)]
+def child_names(client: httpx.Client, item_id: str, drive: str = "/me/drive") -> list[str]:
+    return [item["name"] for item in list_children(client, item_id, drive=drive)]
 
 
 def fetch_download(location: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -161,8 +167,8 @@ def download_location(client: httpx.Client, content_url: str) -> str:
     return location
 
 
-def download(client: httpx.Client, item_id: str) -> bytes:
-    location = download_location(client, f"/me/drive/items/{item_id}/content")
+def download(client: httpx.Client, item_id: str, drive: str = "/me/drive") -> bytes:
+    location = download_location(client, f"{drive}/items/{item_id}/content")
     response = fetch_download(location)
     assert response.status_code == 200, response.text[:500]
     return response.content

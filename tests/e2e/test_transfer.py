@@ -60,6 +60,12 @@ def test_transfer_embedded_data_dir_to_postgres_and_s3(
             for _ in range(100):
                 if httpx.get(copy.headers["location"]).json()["status"] == "completed":
                     break
+        library = run_cli(
+            "library", "create", "Team", "--member", "alice", "--data-dir", str(data_dir)
+        ).stdout.strip()
+        with embedded.client(token) as alice:
+            shared = alice.put(f"/drives/{library}/root:/notes.txt:/content", content=b"team")
+            assert shared.status_code == 201, shared.text
     finally:
         embedded.stop()
 
@@ -94,6 +100,9 @@ def test_transfer_embedded_data_dir_to_postgres_and_s3(
             copied = alice.get("/me/drive/root:/Docs 2:/children").json()["value"]
             assert [c["name"] for c in copied] == ["a.bin"]
             assert alice.get("/me/drive").json()["quota"]["used"] == 2 * len(payload)
+            notes = alice.get(f"/drives/{library}/root:/notes.txt")
+            assert notes.status_code == 200, notes.text  # the library and its members moved
+            assert [d["id"] for d in alice.get("/me/drives").json()["value"]][1:] == [library]
             operations = alice.get("/me/drive/operations").json()["value"]
             assert [op["status"] for op in operations] == ["completed"]
     finally:

@@ -9,10 +9,19 @@ from datetime import datetime
 @dataclass(frozen=True, slots=True)
 class Drive:
     id: str
-    owner_id: str
-    owner_name: str
+    owner_id: str  # a user, or "library:<drive id>" for a shared library
+    owner_name: str  # the user's display name, or the library's name
     root_id: str
     created_at: datetime
+    kind: str = "personal"  # or LIBRARY
+
+    @property
+    def is_library(self) -> bool:
+        return self.kind == LIBRARY
+
+
+PERSONAL = "personal"
+LIBRARY = "documentLibrary"  # Graph's driveType of a shared document library
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ def drive_item(
             "lastModifiedDateTime": graph_datetime(item.fs_modified_at or item.modified_at),
         },
     }
-    reference: dict[str, Any] = {"driveId": drive.id, "driveType": DRIVE_TYPE}
+    reference: dict[str, Any] = {"driveId": drive.id, "driveType": drive_type(drive)}
     if item.is_root:
         body["root"] = {}
     else:
@@ -66,13 +66,21 @@ def drive_item(
     return body
 
 
+def drive_type(drive: Drive) -> str:
+    return drive.kind if drive.is_library else DRIVE_TYPE
+
+
 def drive_resource(drive: Drive, *, used: int, quota: int) -> dict[str, Any]:
     return {
         "id": drive.id,
-        "driveType": DRIVE_TYPE,
-        "name": "OneDrive",
+        "driveType": drive_type(drive),
+        "name": drive.owner_name if drive.is_library else "OneDrive",
         "createdDateTime": graph_datetime(drive.created_at),
-        "owner": identity(drive.owner_id, drive.owner_name),
+        "owner": (
+            {"group": {"id": drive.id, "displayName": drive.owner_name}}
+            if drive.is_library
+            else identity(drive.owner_id, drive.owner_name)
+        ),
         "quota": {
             "total": quota,
             "used": used,

@@ -1,7 +1,8 @@
 """Finding drives and items: provisioning, access checks and Graph addressing.
 
-Access rule: a user reaches only their own drive. Anything else answers ``itemNotFound``, so
-the existence and names of other users' items never leak.
+Access rule: a user reaches their own drive and the shared libraries they are a member of.
+Anything else answers ``itemNotFound``, so the existence and names of other users' items never
+leak.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 
 from graphdrive.auth import Principal
-from graphdrive.domain.items import Drive, Item, Located
+from graphdrive.domain.items import LIBRARY, Drive, Item, Located
 from graphdrive.domain.names import name_key, storable
-from graphdrive.exceptions import ItemNotFound
+from graphdrive.exceptions import InvalidRequest, ItemNotFound
 from graphdrive.lru import LRU
 from graphdrive.service.clock import utcnow
 from graphdrive.storage.metadata.database import Database
 from graphdrive.storage.metadata.items import Ancestor, ItemRepository
+from graphdrive.storage.metadata.members import MemberRepository
 
 ME = "me"
 
@@ -51,7 +53,7 @@ class DriveService:
                     found = await ItemRepository(conn).drive(drive)
                 if found is not None:
                     self._remember(found)
-            if found is None or found.owner_id != principal.user_id:
+            if found is None or not await self._may_use(principal, found):
                 raise ItemNotFound("The drive does not exist or you cannot access it.")
             return found
         found = self._by_owner.get(principal.user_id)
@@ -61,9 +63,52 @@ class DriveService:
         self._remember(found)
         return found
 
+    async def _may_use(self, principal: Principal, drive: Drive) -> bool:
+        """Its owner uses a personal drive; a library's members use it (asked each time, so
+        removing a member takes effect at once)."""
+        if not drive.is_library:
+            return drive.owner_id == principal.user_id
+        async with self.db.glance() as conn:
+            return await MemberRepository(conn).is_member(drive.id, principal.user_id)
+
     def _remember(self, drive: Drive) -> None:
-        self._by_owner.put(drive.owner_id, drive)
+        if not drive.is_library:
+            self._by_owner.put(drive.owner_id, drive)
         self._by_id.put(drive.id, drive)
+
+    async def drives_of(self, principal: Principal) -> list[Drive]:
+        """The caller's own drive, then the libraries they are a member of."""
+        own = await self.drive_for(principal, ME)
+        async with self.db.glance() as conn:
+            return [own, *await MemberRepository(conn).libraries_of(principal.user_id)]
+
+    # -- shared libraries (administration: `graphdrive library …`) ---------------------------
+    async def create_library(self, name: str, members: Sequence[str]) -> Drive:
+        if not name.strip():
+            raise InvalidRequest("A library needs a name.")
+        async with self.db.write() as conn:
+            drive = await ItemRepository(conn).create_drive("", name, utcnow(), kind=LIBRARY)
+            for user in members:
+                await MemberRepository(conn).add(drive.id, user)
+        return drive
+
+    async def library(self, drive_id: str) -> tuple[Drive, list[str]]:
+        async with self.db.read() as conn:
+            drive = await ItemRepository(conn).drive(drive_id) if storable(drive_id) else None
+            if drive is None or not drive.is_library:
+                raise ItemNotFound(f"No library has the id {drive_id}.")
+            return drive, await MemberRepository(conn).members(drive_id)
+
+    async def libraries(self) -> list[Drive]:
+        async with self.db.read() as conn:
+            return await MemberRepository(conn).libraries()
+
+    async def set_member(self, drive_id: str, user: str, *, member: bool) -> bool:
+        """Add or remove a member; False if nothing changed."""
+        await self.library(drive_id)
+        async with self.db.write() as conn:
+            members = MemberRepository(conn)
+            return await (members.add if member else members.remove)(drive_id, user)
 
     async def _own_drive(self, principal: Principal) -> Drive:
         async with self.db.glance() as conn:

@@ -20,7 +20,7 @@ from graphdrive.operations.model import FINISHED
 from graphdrive.storage.blobs import BlobStore
 from graphdrive.storage.metadata.database import Database
 from graphdrive.storage.metadata.migrate import migrate
-from graphdrive.storage.metadata.schema import blobs, drives, items, operations
+from graphdrive.storage.metadata.schema import blobs, drive_members, drives, items, operations
 
 log = logging.getLogger(__name__)
 BATCH = 2000
@@ -61,7 +61,7 @@ async def transfer(
             raise ConfigurationError(f"blob {key} does not match its content in the source")
         await target_blobs.commit(staged)
         report.blobs_copied += 1
-    for table in (drives, blobs):
+    for table in (drives, drive_members, blobs):
         report.rows[table.name] = await _copy_rows(
             source, target, table, select(table).order_by(*table.primary_key.columns)
         )

@@ -34,10 +34,10 @@ async def my_drive(request: Request) -> dict[str, Any]:
 async def my_drives(request: Request) -> dict[str, Any]:
     who = await principal(request)
     who.require_read()
-    drive = await container(request).drives.drive_for(who, ME)
+    reachable = await container(request).drives.drives_of(who)
     return {
         "@odata.context": f"{base_url(request)}/v1.0/$metadata#drives",
-        "value": [await _render(request, drive)],
+        "value": [await _render(request, drive) for drive in reachable],
     }
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from graphdrive.domain.items import Drive, Item
+from graphdrive.domain.items import LIBRARY, PERSONAL, Drive, Item
 from graphdrive.domain.names import first_free_name, name_key
 from graphdrive.exceptions import Conflict, ItemNotFound, NameAlreadyExists
 from graphdrive.storage.metadata.schema import blobs, copy_nodes, drives, items
@@ -114,7 +114,7 @@ def _to_item(row: Row[Any]) -> Item:
     )
 
 
-def _to_drive(row: Row[Any]) -> Drive:
+def to_drive(row: Row[Any]) -> Drive:
     m = row._mapping
     return Drive(
         id=m["id"],
@@ -122,6 +122,7 @@ def _to_drive(row: Row[Any]) -> Drive:
         owner_name=m["owner_name"],
         root_id=m["root_id"],
         created_at=m["created_at"],
+        kind=m["kind"],
     )
 
 
@@ -161,12 +162,14 @@ class ItemRepository:
 
     # -- drives -------------------------------------------------------------------------
     async def drive_by_owner(self, owner_id: str) -> Drive | None:
-        row = (await self.conn.execute(select(drives).where(drives.c.owner_id == owner_id))).first()
-        return _to_drive(row) if row else None
+        """A user's personal drive."""
+        stmt = select(drives).where(drives.c.owner_id == owner_id, drives.c.kind == PERSONAL)
+        row = (await self.conn.execute(stmt)).first()
+        return to_drive(row) if row else None
 
     async def drive(self, drive_id: str) -> Drive | None:
         row = (await self.conn.execute(select(drives).where(drives.c.id == drive_id))).first()
-        return _to_drive(row) if row else None
+        return to_drive(row) if row else None
 
     async def lock_drive(self, drive_id: str) -> None:
         """Hold the drive's row lock until the unit of work ends: serialises a drive's tree
@@ -178,8 +181,13 @@ class ItemRepository:
         stmt = select(drives.c.id).where(drives.c.id == drive_id).with_for_update(key_share=True)
         await self.conn.execute(stmt)
 
-    async def create_drive(self, owner_id: str, owner_name: str, now: datetime) -> Drive:
+    async def create_drive(
+        self, owner_id: str, owner_name: str, now: datetime, *, kind: str = PERSONAL
+    ) -> Drive:
+        """A drive with its root folder. A library's ``owner_id`` is made from its new id."""
         drive_id, root_id = "b!" + new_id().lower(), new_id()
+        if kind == LIBRARY:
+            owner_id = f"library:{drive_id}"
         await self.conn.execute(
             insert(drives).values(
                 id=drive_id,
@@ -187,6 +195,7 @@ class ItemRepository:
                 owner_name=owner_name,
                 root_id=root_id,
                 created_at=now,
+                kind=kind,
             )
         )
         await self.conn.execute(
@@ -208,7 +217,7 @@ class ItemRepository:
                 modified_by_name=owner_name,
             )
         )
-        return Drive(drive_id, owner_id, owner_name, root_id, now)
+        return Drive(drive_id, owner_id, owner_name, root_id, now, kind)
 
     # -- reading items ------------------------------------------------------------------
     async def get(self, item_id: str) -> Item | None:

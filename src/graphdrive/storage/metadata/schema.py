@@ -69,6 +69,18 @@ drives = Table(
     Column("owner_name", String(255), nullable=False),
     Column("root_id", String(64), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # "personal" (a user's OneDrive, owner_id = the user) or "documentLibrary" (a shared
+    # library: owner_id = "library:" + its id, its name in owner_name, members below).
+    Column("kind", String(32), nullable=False, server_default="personal"),
+)
+
+# Who besides its owner may use a drive: the members of a shared library read and write it.
+drive_members = Table(
+    "drive_members",
+    metadata,
+    Column("drive_id", String(64), ForeignKey("drives.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", String(255), primary_key=True),
+    Index("ix_drive_members_user_id", "user_id"),
 )
 
 blobs = Table(
