@@ -71,6 +71,8 @@ def s3_options(settings: Settings) -> S3Options:
         secret_access_key=secret(settings.s3_secret_access_key),
         session_token=secret(settings.s3_session_token),
         addressing_style=settings.s3_addressing_style,
+        presigned_downloads=settings.s3_presigned_downloads,
+        public_endpoint_url=settings.s3_public_endpoint_url,
     )
 
 

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     # Default: "path" when s3_endpoint_url is set (what S3-compatible servers expect), else
     # boto3's own choice.
     s3_addressing_style: Literal["auto", "path", "virtual"] | None = None
+    # Download URLs redirect (302) to presigned object-store URLs, so content bypasses the API
+    # processes; the store must then be reachable by clients, at s3_public_endpoint_url if that
+    # differs from s3_endpoint_url. Off: graphdrive streams content itself.
+    s3_presigned_downloads: bool = False
+    s3_public_endpoint_url: str | None = None
 
     jwt_secret: SecretStr | None = None
     jwks_file: Path | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import os
 import random
@@ -20,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 
 from graphdrive.exceptions import (
@@ -886,3 +888,44 @@ def test_open_blob_store_reads_s3_urls() -> None:
 def test_open_blob_store_needs_both_s3_keys_or_neither() -> None:
     with pytest.raises(ConfigurationError, match="both"):
         open_blob_store("s3://bucket/prefix", s3=S3Options(access_key_id="AKIDEXAMPLE"))
+
+
+async def test_only_a_store_configured_for_it_presigns(blob_store: BlobStore) -> None:
+    key = await put(blob_store, b"content")
+    url = blob_store.presigned_url(key, expires_in=60, filename="a.txt", content_type="text/plain")
+    assert url is None  # local files never; S3 only when presigned downloads are switched on
+
+
+@pytest.mark.s3
+async def test_s3_presigned_download_serves_ranges_under_the_file_name(
+    seaweed_s3: SeaweedS3,
+) -> None:
+    options = dataclasses.replace(seaweed_s3.options(), presigned_downloads=True)
+    store = open_blob_store(f"s3://{S3_BUCKET}/{uuid.uuid4().hex}", s3=options)
+    data = payload(100_000, seed=7)
+    key = await put(store, data)
+
+    url = store.presigned_url(key, expires_in=120, filename="ré port.bin", content_type="x/y")
+
+    assert url is not None and url.startswith(seaweed_s3.endpoint_url)
+    with httpx.Client(timeout=30) as bare:  # no credentials: the URL is the capability
+        whole = bare.get(url)
+        assert whole.status_code == 200 and whole.content == data
+        assert whole.headers["content-type"] == "x/y"
+        assert "r%C3%A9%20port.bin" in whole.headers["content-disposition"]
+        part = bare.get(url, headers={"Range": "bytes=10-19"})
+        assert part.status_code == 206 and part.content == data[10:20]
+        tampered = bare.get(url.replace(key[:8], "0" * 8, 1))
+        assert tampered.status_code in (403, 404)
+
+
+@pytest.mark.s3
+async def test_s3_presigned_urls_name_the_public_endpoint(seaweed_s3: SeaweedS3) -> None:
+    options = dataclasses.replace(
+        seaweed_s3.options(),
+        presigned_downloads=True,
+        public_endpoint_url="https://files.example.test",
+    )
+    store = open_blob_store(f"s3://{S3_BUCKET}/{uuid.uuid4().hex}", s3=options)
+    url = store.presigned_url("a" * 64, expires_in=60, filename="f", content_type="x/y")
+    assert url is not None and url.startswith("https://files.example.test/")

@@ -45,6 +45,10 @@ class DownloadTicket:
     name: str
     mime_type: str
     etag: str
+    expires_at: int = 0  # Unix time the link stops working
+
+    def seconds_left(self) -> int:
+        return max(0, self.expires_at - int(time.time()))
 
 
 class DownloadLinks:
@@ -80,7 +84,7 @@ class DownloadLinks:
                 audience=_DOWNLOAD_AUDIENCE,
                 options={"require": ["exp", "aud"]},
             )
-            return DownloadTicket(c["k"], int(c["s"]), c["n"], c["m"], c["e"])
+            return DownloadTicket(c["k"], int(c["s"]), c["n"], c["m"], c["e"], int(c["exp"]))
         except (jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:
             raise ItemNotFound("This download link is invalid or has expired.") from exc
 

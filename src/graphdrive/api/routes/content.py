@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from graphdrive.api.deps import address, container, download_url, principal, render_item
 from graphdrive.domain.conflicts import ConflictBehavior
 from graphdrive.domain.ranges import parse_range
-from graphdrive.exceptions import InvalidRequest
+from graphdrive.exceptions import InvalidRequest, ItemNotFound
 from graphdrive.service.content import open_download
 
 router = APIRouter(tags=["content"])
@@ -71,6 +71,22 @@ async def download(request: Request, token: str) -> Response:
     if_none_match = request.headers.get("if-none-match")
     if if_none_match and (if_none_match.strip() == "*" or ticket.etag in if_none_match):
         return Response(status_code=304, headers=headers)
+    if request.method == "GET" and ticket.size:
+        expires_in = max(60, ticket.seconds_left())
+        offloaded = c.blobs.presigned_url(
+            ticket.blob_key,
+            expires_in=expires_in,
+            filename=ticket.name,
+            content_type=ticket.mime_type,
+        )
+        if offloaded is not None:  # the object store serves the bytes (Range included)
+            if not await c.blobs.exists(ticket.blob_key):  # a Graph error, not the store's
+                raise ItemNotFound("The content of this download link no longer exists.")
+            return RedirectResponse(
+                offloaded,
+                status_code=302,
+                headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+            )
     wanted = parse_range(request.headers.get("range"), ticket.size)
     if_range = request.headers.get("if-range")
     if wanted is not None and if_range and if_range.strip() != ticket.etag:

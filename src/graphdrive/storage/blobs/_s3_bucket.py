@@ -105,6 +105,19 @@ class Bucket:
         finally:
             body.close()
 
+    def presign_get(self, key: str, *, expires_in: int, disposition: str, content_type: str) -> str:
+        """A presigned ``GET`` URL (signed locally: no request is made)."""
+        params = {
+            "Bucket": self.name,
+            "Key": key,
+            "ResponseContentDisposition": disposition,
+            "ResponseContentType": content_type,
+        }
+        url = self.client().generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=expires_in
+        )
+        return str(url)
+
     def put(self, key: str, data: bytes) -> None:
         self._creating_bucket(
             lambda: self.client().put_object(Bucket=self.name, Key=key, Body=data)
@@ -265,6 +278,9 @@ def _make_client(options: S3Options) -> Any:
 
     style = options.addressing_style or ("path" if options.endpoint_url else "auto")
     config = Config(
+        # SigV4 everywhere, presigned URLs included (botocore would presign with SigV2, which
+        # S3-compatible servers reject once response-* parameters are signed too).
+        signature_version="s3v4",
         s3={"addressing_style": style},
         retries={"mode": "standard", "max_attempts": 5},
         connect_timeout=10,

@@ -105,6 +105,15 @@ class BlobStore(ABC):
         the generator (``contextlib.aclosing``) so the backend releases its handle promptly.
         """
 
+    def presigned_url(
+        self, key: str, *, expires_in: int, filename: str, content_type: str
+    ) -> str | None:
+        """A URL anyone may ``GET`` blob ``key`` from for ``expires_in`` seconds (Range works),
+        answered with ``filename`` as an attachment and ``content_type``; ``None`` when this
+        store has no such URLs (then graphdrive streams the content itself). Computed locally:
+        the blob's existence is not checked."""
+        return None
+
     @abstractmethod
     async def delete(self, key: str) -> None:
         """Remove blob ``key``. No error if it does not exist."""

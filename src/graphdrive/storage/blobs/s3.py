@@ -23,10 +23,10 @@ import reprlib
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeVar, TypeVarTuple
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import anyio
 import anyio.to_thread
@@ -73,6 +73,10 @@ class S3Options:
     secret_access_key: str | None = field(default=None, repr=False)
     session_token: str | None = field(default=None, repr=False)
     addressing_style: Literal["auto", "path", "virtual"] | None = None
+    # Downloads redirect to presigned object URLs instead of streaming through graphdrive;
+    # signed for public_endpoint_url when clients reach the store at another address.
+    presigned_downloads: bool = False
+    public_endpoint_url: str | None = None
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -108,6 +112,9 @@ class S3BlobStore(BlobStore):
                 "set both the S3 access key id and the secret access key, or neither"
             )
         self._bucket = Bucket(bucket, options)
+        self._options = options
+        public = options.public_endpoint_url or options.endpoint_url
+        self._presigner = Bucket(bucket, replace(options, endpoint_url=public))
         self._prefix = prefix.strip("/")
         root = f"{self._prefix}/" if self._prefix else ""
         self._blobs = f"{root}blobs/"
@@ -204,6 +211,18 @@ class S3BlobStore(BlobStore):
                     yield data[offset : offset + chunk_size]
         finally:
             body.close()
+
+    def presigned_url(
+        self, key: str, *, expires_in: int, filename: str, content_type: str
+    ) -> str | None:
+        if not self._options.presigned_downloads:
+            return None
+        return self._presigner.presign_get(
+            self._blob_key(validate_key(key)),
+            expires_in=expires_in,
+            disposition=f"attachment; filename*=UTF-8''{quote(filename)}",
+            content_type=content_type,
+        )
 
     async def delete(self, key: str) -> None:
         await _run(self._bucket.delete, self._blob_key(key))
