@@ -1,15 +1,16 @@
-"""The ``graphdrive`` command: serve, token, migrate."""
+"""The ``graphdrive`` command: serve, worker, monitor, token, migrate, transfer, and the
+sub-commands registered in ``main`` (``library``, the client's)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from graphdrive.cli_options import DataDir, load_settings
 from graphdrive.settings import Settings
 
 app = typer.Typer(
@@ -18,17 +19,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Where metadata and content live [env: GRAPHDRIVE_DATA_DIR]"),
-]
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """Environment settings with the CLI flags that were given laid over them."""
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**given)
 
 
 @app.command()

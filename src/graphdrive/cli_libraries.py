@@ -12,7 +12,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from graphdrive.cli import DataDir, load_settings
+from graphdrive.cli_options import DataDir, load_settings
 from graphdrive.exceptions import GraphError
 from graphdrive.service.drives import DriveService
 
