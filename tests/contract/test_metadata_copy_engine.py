@@ -156,10 +156,10 @@ class StopAfterBatches(JobContext):
         return op
 
 
-def pool(db: Database) -> WorkerPool:
+def pool(db: Database, batch_size: int | None = BATCH) -> WorkerPool:
     return WorkerPool(
         db,
-        ActionRegistry(CopyAction(db, batch_size=BATCH)),
+        ActionRegistry(CopyAction(db, batch_size=batch_size)),
         size=0,
         lease_seconds=LEASE,
         retention_seconds=3600,
@@ -356,18 +356,6 @@ async def test_cancelled_copy_leaves_no_trace(metadata_db: Database) -> None:
 
 
 # -- small copies: one transaction ---------------------------------------------------------------
-def small_pool(db: Database, batch_size: int | None = None) -> WorkerPool:
-    return WorkerPool(
-        db,
-        ActionRegistry(CopyAction(db, batch_size=batch_size)),
-        size=0,
-        lease_seconds=LEASE,
-        retention_seconds=3600,
-        max_attempts=3,
-        max_per_owner=4,
-    )
-
-
 def count_commits(db: Database) -> list[int]:
     commits: list[int] = []
     event.listen(db.engine.sync_engine, "commit", lambda _conn: commits.append(1))
@@ -385,7 +373,7 @@ async def test_a_small_copy_is_planned_built_and_published_in_one_commit(
     assert op is not None and op.id == op_id
     commits = count_commits(metadata_db)
 
-    await small_pool(metadata_db).execute(context(metadata_db, "w1"), op)
+    await pool(metadata_db, batch_size=None).execute(context(metadata_db, "w1"), op)
 
     await assert_copied_once(metadata_db, tree, op_id, before)  # snapshot gone too
     assert len(commits) == 1

@@ -103,7 +103,9 @@ class OperationService:
         now = utcnow()
         if idempotency_key:
             async with self.db.glance() as conn:
-                earlier = await self._earlier(OperationStore(conn), principal, idempotency_key)
+                earlier = await OperationStore(conn).by_idempotency_key(
+                    principal.user_id, idempotency_key
+                )
             if earlier is not None and self._replay(earlier, fingerprint, now):
                 return self.tokens.issue(earlier[0].id)
         src_drive = await self.drives.drive_for(principal, source.drive)
@@ -140,7 +142,7 @@ class OperationService:
             async with self.db.write() as conn:
                 store = OperationStore(conn)
                 await store.lock_idempotency_key(principal.user_id, idempotency_key)
-                earlier = await self._earlier(store, principal, idempotency_key)
+                earlier = await store.by_idempotency_key(principal.user_id, idempotency_key)
                 if earlier is not None:
                     if self._replay(earlier, fingerprint, now):
                         return self.tokens.issue(earlier[0].id)
@@ -150,12 +152,6 @@ class OperationService:
             await self.intake.record(row)
         self.notify()
         return token
-
-    @staticmethod
-    async def _earlier(
-        store: OperationStore, principal: Principal, key: str
-    ) -> tuple[Operation, str] | None:
-        return await store.by_idempotency_key(principal.user_id, key)
 
     @staticmethod
     def _replay(earlier: tuple[Operation, str], fingerprint: str, now: datetime) -> bool:

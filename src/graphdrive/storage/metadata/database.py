@@ -50,9 +50,7 @@ class Database:
             yield self._inline.connection()
         except OperationalError as exc:
             if _is_busy(exc):
-                raise ServiceNotAvailable(
-                    "The metadata database is busy; retry.", headers={"Retry-After": "1"}
-                ) from exc
+                raise _busy() from exc
             raise
 
     @asynccontextmanager
@@ -81,9 +79,7 @@ class Database:
                     yield conn
         except OperationalError as exc:
             if _is_busy(exc):
-                raise ServiceNotAvailable(
-                    "The metadata database is busy; retry.", headers={"Retry-After": "1"}
-                ) from exc
+                raise _busy() from exc
             raise
 
     async def dispose(self) -> None:
@@ -94,6 +90,13 @@ class Database:
 
 # PostgreSQL: deadlock detected, serialization failure, lock not available.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def _busy() -> ServiceNotAvailable:
+    """What a client sees of a conflict a retry resolves: 503 with ``Retry-After``."""
+    return ServiceNotAvailable(
+        "The metadata database is busy; retry.", headers={"Retry-After": "1"}
+    )
 
 
 def _is_busy(exc: DBAPIError) -> bool:
