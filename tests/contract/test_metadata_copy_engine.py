@@ -379,6 +379,92 @@ async def test_a_small_copy_is_planned_built_and_published_in_one_commit(
     assert len(commits) == 1
 
 
+@dataclass
+class FileCopy:
+    source_id: str
+    op: Operation
+    commits: int  # while the claimed copy ran
+
+
+async def copy_file(db: Database, tree: Tree, file: str, **params: Any) -> FileCopy:
+    """Copy ``src/<file>`` (recorded as the service records a file's copy) and run it."""
+    async with db.read() as conn:
+        source = await ItemRepository(conn).child(tree.src, name_key(file))
+    assert source is not None
+    params = {"source_id": source.id, "source_is_folder": False, **params}
+    op_id = await create_copy(db, tree, **params)
+    op = await claim(db, "w1")
+    assert op is not None and op.id == op_id
+    commits = count_commits(db)
+    await pool(db).execute(context(db, "w1"), op)
+    return FileCopy(source.id, await get_op(db, op_id), len(commits))
+
+
+async def test_a_file_is_copied_in_one_commit_without_a_snapshot(metadata_db: Database) -> None:
+    tree = await seed(metadata_db)
+    async with metadata_db.read() as conn:
+        before = await count(conn, items)
+    snapshot_statements: list[str] = []
+
+    def spy(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "copy_nodes" in statement:
+            snapshot_statements.append(statement)
+
+    event.listen(metadata_db.engine.sync_engine, "before_cursor_execute", spy)
+    try:
+        done = await copy_file(metadata_db, tree, "b.bin", name="copied.bin")
+    finally:
+        event.remove(metadata_db.engine.sync_engine, "before_cursor_execute", spy)
+
+    op = done.op
+    assert op.status is OperationStatus.COMPLETED, (op.error_code, op.error_message)
+    assert (op.total_items, op.done_items, op.total_bytes, op.done_bytes) == (1, 1, 5, 5)
+    assert op.percent == 100.0 and op.resource_drive_id == tree.drive.id
+    assert done.commits == 1
+    assert snapshot_statements == []
+    async with metadata_db.read() as conn:
+        repo = ItemRepository(conn)
+        assert await count(conn, items) == before + 1
+        copy, source = await repo.get(op.resource_id or ""), await repo.get(done.source_id)
+        assert copy is not None and source is not None
+        assert (copy.parent_id, copy.name, copy.is_folder) == (tree.dest, "copied.bin", False)
+        assert (copy.size, copy.blob_key, copy.mime_type) == (5, source.blob_key, "text/plain")
+        assert (await repo.get(tree.dest)).size == 2 + 5  # type: ignore[union-attr]
+        root = await repo.get(tree.drive.root_id)
+        assert root is not None and root.size == SOURCE_BYTES + 2 + 5
+
+
+async def test_a_file_copied_onto_itself_with_replace_replaces_it(metadata_db: Database) -> None:
+    tree = await seed(metadata_db)
+    async with metadata_db.read() as conn:
+        before = await count(conn, items)
+    done = await copy_file(metadata_db, tree, "a.txt", dest_parent_id=tree.src, conflict="replace")
+    op = done.op
+    assert op.status is OperationStatus.COMPLETED, (op.error_code, op.error_message)
+    async with metadata_db.read() as conn:
+        repo = ItemRepository(conn)
+        assert await count(conn, items) == before
+        assert await repo.get(done.source_id) is None
+        copy = await repo.child(tree.src, name_key("a.txt"))
+        assert copy is not None and copy.id == op.resource_id and copy.size == 3
+        assert (await repo.get(tree.src)).size == SOURCE_BYTES  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("conflict", ["fail", "rename"])
+async def test_a_file_copy_decides_name_conflicts(metadata_db: Database, conflict: str) -> None:
+    tree = await seed(metadata_db)
+    op = (await copy_file(metadata_db, tree, "a.txt", name="existing.txt", conflict=conflict)).op
+    if conflict == "fail":
+        assert (op.status, op.error_code) == (OperationStatus.FAILED, "nameAlreadyExists")
+        expected = {"existing.txt"}
+    else:
+        assert op.status is OperationStatus.COMPLETED
+        expected = {"existing.txt", "existing 1.txt"}
+    async with metadata_db.read() as conn:
+        assert set(await shape(conn, tree.dest)) == expected
+        assert await count(conn, items, items.c.parent_id.is_(None)) == 1, "a detached copy"
+
+
 async def test_a_source_larger_than_counted_goes_on_in_batches(
     metadata_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from graphdrive.operations.model import LeaseLost, Operation, OperationStatus
+from graphdrive.operations.model import CancelRequested, LeaseLost, Operation, OperationStatus
 from graphdrive.operations.store import OperationStore, purge_expired
 from graphdrive.storage.metadata.database import Database
 from graphdrive.storage.metadata.items import new_id
@@ -381,6 +381,25 @@ async def test_cancel_while_running_goes_through_delete_pending(metadata_db: Dat
     assert rescued is not None and rescued.id == op_id
     assert rescued.status is OperationStatus.DELETE_PENDING and rescued.cancel_requested
     await finish(metadata_db, rescued, "w2", OperationStatus.CANCELLED, at(40))
+    assert (await get(metadata_db, op_id)).status is OperationStatus.CANCELLED
+
+
+async def test_a_cancel_request_wins_over_a_completion_not_yet_recorded(
+    metadata_db: Database,
+) -> None:
+    """An action that does all its work in one transaction reports no progress before it
+    completes: the completion itself must notice the cancel request."""
+    op_id = await create(metadata_db)
+    running = await claim(metadata_db, "w1", at(0))
+    assert running is not None
+    async with metadata_db.write() as conn:
+        await OperationStore(conn).request_cancel(running, at(1), RETENTION)
+    with pytest.raises(CancelRequested):
+        await finish(metadata_db, running, "w1", OperationStatus.COMPLETED, at(2),
+                     resource_id="ITEM", resource_drive_id="b!drive")  # fmt: skip
+    op = await get(metadata_db, op_id)
+    assert op.status is OperationStatus.DELETE_PENDING and op.resource_id is None
+    await finish(metadata_db, running, "w1", OperationStatus.CANCELLED, at(3))
     assert (await get(metadata_db, op_id)).status is OperationStatus.CANCELLED
 
 

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from typing import ClassVar
 
 from sqlalchemy import bindparam, delete, select, text
@@ -94,6 +95,20 @@ SELECT :prefix || CAST(c.seq AS VARCHAR(20)), :drive_id,
 FROM copy_nodes c WHERE c.op_id = :op_id AND c.seq >= :lo AND c.seq < :hi
 """
 
+# A file copied in one statement, straight from the source row (no snapshot: one row is read
+# in one statement). Returns the size, or no row if the source is gone or became a folder.
+_COPY_FILE = """
+INSERT INTO items (id, drive_id, parent_id, name, name_key, is_folder, size, blob_key,
+                   mime_type, version, content_version, created_at, modified_at,
+                   created_by_id, created_by_name, modified_by_id, modified_by_name,
+                   fs_created_at, fs_modified_at)
+SELECT :new_id, :drive_id, :parent_id, :name, :name_key, i.is_folder, i.size, i.blob_key,
+       i.mime_type, 1, 1, :now, :now, :user_id, :user_name, :user_id, :user_name,
+       COALESCE(i.fs_created_at, i.created_at), COALESCE(i.fs_modified_at, i.modified_at)
+FROM items i WHERE i.id = :source_id AND NOT i.is_folder
+RETURNING size
+"""
+
 # How many items a copy of the source holds, counting no further than :limit.
 _BOUNDED_COUNT = """
 WITH RECURSIVE tree(id, is_folder) AS (
@@ -126,6 +141,9 @@ class CopyAction(Action):
 
     async def run(self, ctx: JobContext, op: Operation) -> None:
         if op.checkpoint is None:
+            if op.params.get("source_is_folder") is False:
+                await self._copy_file(ctx, op)
+                return
             if await self._looks_small(op):
                 op, done = await self._copy_small(ctx, op)
                 if done:
@@ -188,24 +206,83 @@ class CopyAction(Action):
             ).scalar_one()
         return int(found) <= self.small_copy
 
-    async def _copy_small(self, ctx: JobContext, op: Operation) -> tuple[Operation, bool]:
-        """Plan, build, publish and forget in one transaction: a small copy (most copies are
-        one file) then costs one commit instead of four. Should the source have grown past
-        :data:`SMALL_COPY` since it was counted, only the plan commits and the copy goes on in
-        batches. Returns the operation and whether it is completed."""
+    async def _copy_file(self, ctx: JobContext, op: Operation) -> None:
+        """Copy a file (the source was a file when the copy was accepted, and a file never
+        becomes a folder) in one transaction: one row, no snapshot, no progress to report
+        before "completed"."""
+        p = op.params
         async with self.db.write() as conn:
-            op = await self._plan(ctx, conn, op)
-            checkpoint = dict(op.checkpoint or {})
-            prefix, count = str(checkpoint["prefix"]), int(checkpoint["count"])
+            repo = ItemRepository(conn)
+            await repo.lock_drive(str(p["dest_drive_id"]))
+            source = await _published(repo, p["source_drive_id"], p["source_id"], "The source item")
+            chain = await _published(
+                repo, p["dest_drive_id"], p["dest_parent_id"], "The destination folder"
+            )
+            dest, item_id = chain[0].id, new_id()
+            wanted = p.get("name") or source[0].name
+            # No conflict (the usual case): the row goes straight into place. Otherwise it is
+            # made detached first, so that "replace" may even replace the source itself.
+            free = await repo.child(dest, name_key(wanted)) is None
+            size = await self._insert_file(conn, op, item_id, dest if free else None, wanted)
+            if not free:
+                conflict = ConflictBehavior(p.get("conflict", "fail"))
+                name = await _settle_name(repo, dest, wanted, False, conflict)
+                await repo.update(item_id, parent_id=dest, name=name, name_key=name_key(name))
+            await repo.add_size([a.id for a in chain], size)
+            op = replace(op, total_items=1, total_bytes=size)
+            await ctx.complete(conn, op, item_id, str(p["dest_drive_id"]))
+        COPY_ITEMS.inc(1)
+
+    async def _insert_file(
+        self, conn: AsyncConnection, op: Operation, item_id: str, parent_id: str | None, name: str
+    ) -> int:
+        p = op.params
+        statement = text(_COPY_FILE).bindparams(bindparam("now", type_=UTCDateTime()))
+        values = {
+            "new_id": item_id,
+            "drive_id": p["dest_drive_id"],
+            "parent_id": parent_id,
+            "name": name,
+            "name_key": name_key(name),
+            "now": utcnow(),
+            "user_id": p["user_id"],
+            "user_name": p["user_name"],
+            "source_id": p["source_id"],
+        }
+        size = (await conn.execute(statement, values)).scalar()
+        if size is None:
+            raise ActionFailed("itemNotFound", "The source item no longer exists.")
+        return int(size)
+
+    async def _copy_small(self, ctx: JobContext, op: Operation) -> tuple[Operation, bool]:
+        """Plan, build, publish and forget in one transaction: a small copy then costs one
+        commit instead of four, and records no progress before "completed" (nobody can see
+        it). Should the source have grown past :data:`SMALL_COPY` since it was counted, only
+        the plan commits and the copy goes on in batches. Returns the operation and whether it
+        is completed."""
+        p = op.params
+        async with self.db.write() as conn:
+            repo = ItemRepository(conn)
+            # Both drives' tree writes wait for this copy (PostgreSQL), taken in one order so
+            # that two copies crossing between the same drives cannot deadlock.
+            for drive_id in sorted({str(p["source_drive_id"]), str(p["dest_drive_id"])}):
+                await repo.lock_drive(drive_id)
+            await _published(repo, p["source_drive_id"], p["source_id"], "The source item")
+            chain = await _published(
+                repo, p["dest_drive_id"], p["dest_parent_id"], "The destination folder"
+            )
+            count, size = await self._snapshot(conn, op)
+            prefix = new_prefix()
             if count > self.small_copy:
+                checkpoint = {"prefix": prefix, "count": count, "next_seq": 1}
+                op = await ctx.advance(conn, op, totals=(count, size), checkpoint=checkpoint)
                 return op, False
-            items, size = await self._build(conn, op, prefix, 1, count + 1)
-            checkpoint["next_seq"] = count + 1
-            op = await ctx.advance(conn, op, items=items, bytes_=size, checkpoint=checkpoint)
-            resource_id, drive_id = await self._publish(conn, op, prefix)
+            await self._insert(conn, op, prefix, 1, count + 1)
+            op = replace(op, total_items=count, total_bytes=size)
+            resource_id, drive_id = await self._publish(conn, op, prefix, chain)
             await ctx.complete(conn, op, resource_id, drive_id)
             await conn.execute(delete(copy_nodes).where(copy_nodes.c.op_id == op.id))
-        COPY_ITEMS.inc(items)
+        COPY_ITEMS.inc(count)
         return op, True
 
     async def cleanup(self, conn: AsyncConnection, op: Operation) -> None:
@@ -224,6 +301,13 @@ class CopyAction(Action):
         await repo.lock_drive(str(p["source_drive_id"]))
         await _published(repo, p["source_drive_id"], p["source_id"], "The source item")
         await _published(repo, p["dest_drive_id"], p["dest_parent_id"], "The destination folder")
+        count, size = await self._snapshot(conn, op)
+        checkpoint = {"prefix": new_prefix(), "count": count, "next_seq": 1}
+        return await ctx.advance(conn, op, totals=(count, size), checkpoint=checkpoint)
+
+    async def _snapshot(self, conn: AsyncConnection, op: Operation) -> tuple[int, int]:
+        """Freeze the source tree into ``copy_nodes``; returns its items and bytes."""
+        p = op.params
         # A previous attempt may have died between plan statements: start clean.
         await conn.execute(delete(copy_nodes).where(copy_nodes.c.op_id == op.id))
         top = "parent_id" if p.get("children_only") else "id"
@@ -237,9 +321,7 @@ class CopyAction(Action):
             )
             lo, hi = hi, await _last_seq(conn, op.id) + 1
         row = (await conn.execute(text(_TOTALS), {"op_id": op.id, "lo": 0, "hi": hi})).one()
-        count, size = int(row[0]), int(row[1])
-        checkpoint = {"prefix": new_id()[:20] + "-", "count": count, "next_seq": 1}
-        return await ctx.advance(conn, op, totals=(count, size), checkpoint=checkpoint)
+        return int(row[0]), int(row[1])
 
     async def _build(
         self, conn: AsyncConnection, op: Operation, prefix: str, lo: int, hi: int
@@ -251,11 +333,19 @@ class CopyAction(Action):
         ``blob_key`` a blob that blob GC keeps while a snapshot refers to it."""
         bounds = {"op_id": op.id, "lo": lo, "hi": hi}
         count, size = (await conn.execute(text(_TOTALS), bounds)).one()
+        await self._insert(conn, op, prefix, lo, hi)
+        return int(count), int(size)
+
+    async def _insert(
+        self, conn: AsyncConnection, op: Operation, prefix: str, lo: int, hi: int
+    ) -> None:
         statement = text(_BUILD).bindparams(bindparam("now", type_=UTCDateTime()))
         await conn.execute(
             statement,
             {
-                **bounds,
+                "op_id": op.id,
+                "lo": lo,
+                "hi": hi,
                 "prefix": prefix,
                 "drive_id": op.params["dest_drive_id"],
                 "now": utcnow(),
@@ -263,15 +353,23 @@ class CopyAction(Action):
                 "user_name": op.params["user_name"],
             },
         )
-        return int(count), int(size)
 
-    async def _publish(self, conn: AsyncConnection, op: Operation, prefix: str) -> tuple[str, str]:
+    async def _publish(
+        self,
+        conn: AsyncConnection,
+        op: Operation,
+        prefix: str,
+        chain: list[Ancestor] | None = None,
+    ) -> tuple[str, str]:
+        """Attach the copy under the destination; ``chain``: the destination's ancestor chain
+        if this transaction has already read it (with the drive locked)."""
         p = op.params
         repo = ItemRepository(conn)
-        await repo.lock_drive(str(p["dest_drive_id"]))
-        chain = await _published(
-            repo, p["dest_drive_id"], p["dest_parent_id"], "The destination folder"
-        )
+        if chain is None:
+            await repo.lock_drive(str(p["dest_drive_id"]))
+            chain = await _published(
+                repo, p["dest_drive_id"], p["dest_parent_id"], "The destination folder"
+            )
         dest = chain[0]
         conflict = ConflictBehavior(p.get("conflict", "fail"))
         tops = (
@@ -321,6 +419,11 @@ class BatchSizer:
 # Snapshots are deleted in slices of this many rows, one transaction each, so that deleting a
 # big one never holds the write lock for long.
 FORGET_SLICE = 50_000
+
+
+def new_prefix() -> str:
+    """The prefix of a copy's new item ids (``prefix || seq``)."""
+    return new_id()[:20] + "-"
 
 
 async def _last_seq(conn: AsyncConnection, op_id: str) -> int:

@@ -22,7 +22,7 @@ from graphdrive.operations.tokens import MonitorTokens
 from graphdrive.service.clock import utcnow
 from graphdrive.service.drives import Address, DriveService, published_chain
 from graphdrive.storage.metadata.database import Database
-from graphdrive.storage.metadata.items import ItemRepository, new_id
+from graphdrive.storage.metadata.items import Ancestor, ItemRepository, new_id
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 MAX_IDEMPOTENCY_KEY = 255  # operations.idempotency_key is a VARCHAR(255)
@@ -111,7 +111,7 @@ class OperationService:
         src_drive = await self.drives.drive_for(principal, source.drive)
         dest_drive = await self.drives.drive_for(principal, request.dest_drive or source.drive)
         async with self.db.glance() as conn:
-            src_id, dest_id = await self._validate(
+            src, dest_id = await self._validate(
                 ItemRepository(conn), source, request, src_drive, dest_drive
             )
         op_id = new_id()
@@ -121,8 +121,10 @@ class OperationService:
             action="copy",
             owner_id=principal.user_id,
             params={
-                "source_id": src_id,
+                "source_id": src.id,
                 "source_drive_id": src_drive.id,
+                # A file never becomes a folder: the worker may copy it the short way.
+                "source_is_folder": src.is_folder,
                 "dest_parent_id": dest_id,
                 "dest_drive_id": dest_drive.id,
                 "name": request.name,
@@ -170,8 +172,8 @@ class OperationService:
         request: CopyRequest,
         src_drive: Drive,
         dest_drive: Drive,
-    ) -> tuple[str, str]:
-        """The source's and destination folder's ids, or the 4xx a client should see now."""
+    ) -> tuple[Ancestor, str]:
+        """The source and the destination folder's id, or the 4xx a client should see now."""
         src_chain = await published_chain(repo, src_drive, source.item, source.path)
         src = src_chain[0]
         if src.id == src_drive.root_id:
@@ -192,7 +194,7 @@ class OperationService:
             raise InvalidRequest("The destination (parentReference) must be a folder.")
         if src.is_folder and any(a.id == src.id for a in dest_chain):
             raise InvalidRequest("A folder cannot be copied into itself or its children.")
-        return src.id, dest_chain[0].id
+        return src, dest_chain[0].id
 
     # -- status ---------------------------------------------------------------------------------
     async def by_token(self, token: str) -> Report:

@@ -177,7 +177,9 @@ class ItemRepository:
         and concurrent size deltas could be computed from stale sizes (SQLite writers are
         serialised already and SQLite renders no ``FOR UPDATE``).
         ``FOR NO KEY UPDATE`` leaves inserts alone: their foreign-key check only takes
-        ``KEY SHARE`` on the drive row."""
+        ``KEY SHARE`` on the drive row. On SQLite it sends nothing."""
+        if self.conn.dialect.name == "sqlite":
+            return
         stmt = select(drives.c.id).where(drives.c.id == drive_id).with_for_update(key_share=True)
         await self.conn.execute(stmt)
 
