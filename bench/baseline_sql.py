@@ -5,9 +5,9 @@ so the width is exactly that of a copied item). Two targets are timed, each in o
 under graphdrive's own PRAGMAs (journal mode, ``synchronous``), commit included:
 
 - ``bare``: ``t2`` has the same columns and no index at all — the plainest possible copy;
-- ``indexed``: ``t2`` also has the four indexes ``items`` has (unique ``id``, unique
-  ``(parent_id, name_key)``, ``blob_key``, ``drive_id``) — the same index maintenance a copy
-  into ``items`` cannot avoid (foreign-key checks excluded).
+- ``indexed``: ``t2`` also has the indexes ``items`` has (unique ``id``, and those
+  ``storage/metadata/schema.py`` declares) — the same index maintenance a copy into ``items``
+  cannot avoid (foreign-key checks excluded).
 """
 
 from __future__ import annotations
@@ -18,13 +18,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bench.harness import apply_pragmas
+from graphdrive.storage.metadata.schema import items
 
-INDEXES = (
-    "CREATE UNIQUE INDEX t2_id ON t2 (id)",
-    "CREATE UNIQUE INDEX t2_parent_name ON t2 (parent_id, name_key)",
-    "CREATE INDEX t2_blob_key ON t2 (blob_key)",
-    "CREATE INDEX t2_drive_id ON t2 (drive_id)",
-)
+
+def indexes() -> list[str]:
+    """``CREATE INDEX`` statements giving ``t2`` the indexes of graphdrive's ``items``."""
+    statements = ["CREATE UNIQUE INDEX t2_id ON t2 (id)"]
+    for index in sorted(items.indexes, key=lambda ix: str(ix.name)):
+        columns = ", ".join(column.name for column in index.columns)
+        unique = "UNIQUE " if index.unique else ""
+        statements.append(f"CREATE {unique}INDEX t2_{index.name} ON t2 ({columns})")
+    return statements
 
 
 def _remove(db: Path) -> None:
@@ -51,7 +55,7 @@ def measure(
             conn.execute("DROP TABLE IF EXISTS t2")
             conn.execute("CREATE TABLE t2 AS SELECT * FROM t1 WHERE 0")
             if shape == "indexed":
-                for statement in INDEXES:
+                for statement in indexes():
                     conn.execute(statement)
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             started = time.perf_counter()

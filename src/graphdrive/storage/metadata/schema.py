@@ -118,7 +118,7 @@ items = Table(
     Column("fs_modified_at", UTCDateTime(), nullable=True),
     Index("uq_items_parent_id_name_key", "parent_id", "name_key", unique=True),
     Index("ix_items_blob_key", "blob_key"),
-    Index("ix_items_drive_id", "drive_id"),
+    # No index on drive_id: nothing looks items up by drive (migration 0006).
 )
 
 # -- long-running operations --------------------------------------------------------------
