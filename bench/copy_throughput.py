@@ -193,8 +193,9 @@ def run(
             cp = baseline_cp.measure(work, items, repeat=repeat)
             result.cp_rate = cp["rate"]
             say(
-                f"  cp -r of the same tree: {cp['seconds']:.2f} s → {human(cp['rate'])} items/s "
-                f"(creating it took {cp['create_seconds']:.1f} s)"
+                f"  cp -r of the same tree: {cp['seconds']:.2f} s → {human(cp['rate'])} items/s, "
+                f"best of {max(repeat, baseline_cp.MIN_RUNS)} (slowest "
+                f"{human(cp['slowest'])} items/s; creating it took {cp['create_seconds']:.1f} s)"
             )
         else:
             say(f"  cp -r: skipped above --cp-max-items={cp_max_items:,}")
