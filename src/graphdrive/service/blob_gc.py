@@ -11,6 +11,14 @@ collection of a few candidates (after a delete or an overwrite) is left to the j
 periodic full collection, which finds the blobs snapshots hold with one scan of ``copy_nodes``.
 The check and the collection share one unit of work: on SQLite no snapshot can appear in
 between, and on PostgreSQL the query that picks the blobs checks ``copy_nodes`` itself.
+
+Orphaned content: an upload inserts its ``blobs`` row, then commits its file, then commits the
+unit of work. A crash between the last two leaves a stored file with no row, which
+:meth:`BlobCollector.sweep_orphans` deletes. Each candidate is claimed first by inserting a
+placeholder row for its key in a write unit of work (:meth:`ItemRepository.hold_blob_key`):
+on SQLite no upload is half-way while the sweeper holds the write lock, and on PostgreSQL the
+insert waits for an upload of the same content that has not committed yet and then finds its
+row. A key that could be claimed is one no upload is writing, so its file can go.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from graphdrive.service.clock import utcnow
 from graphdrive.storage.blobs import BlobStore
 from graphdrive.storage.metadata.database import Database
 from graphdrive.storage.metadata.items import ItemRepository
@@ -57,6 +66,40 @@ class BlobCollector:
         if keys:
             log.info("reclaimed blobs", extra={"action": "blob_gc", "count": len(keys)})
         return len(keys)
+
+    async def sweep_orphans(self) -> int:
+        """Delete stored content that no ``blobs`` row describes (see the module docstring);
+        returns how many files were deleted. Lists every stored key: run it rarely."""
+        swept, batch = 0, []
+        async for key in self.blobs.keys():
+            batch.append(key)
+            if len(batch) >= ORPHAN_BATCH:
+                swept += await self._sweep(batch)
+                batch = []
+        if batch:
+            swept += await self._sweep(batch)
+        if swept:
+            log.warning(
+                "deleted stored content no blob row describes (left by a crash)",
+                extra={"action": "blob_orphans", "count": swept},
+            )
+        return swept
+
+    async def _sweep(self, keys: list[str]) -> int:
+        async with self.db.read() as conn:
+            unknown = await ItemRepository(conn).unknown_blobs(keys)
+        swept = 0
+        for key in unknown:
+            async with self.db.write() as conn:
+                repo = ItemRepository(conn)
+                if await repo.hold_blob_key(key, utcnow()):
+                    await self.blobs.delete(key)
+                    await repo.release_blob_key(key)
+                    swept += 1
+        return swept
+
+
+ORPHAN_BATCH = 500  # stored keys looked up in one read
 
 
 async def snapshots_exist(conn: AsyncConnection) -> bool:

@@ -1,11 +1,13 @@
 """Periodic housekeeping: expired operations, snapshots of finished copies, unreferenced blobs,
-stale staging data."""
+stale staging data, and (at start, then every few hours) stored content a crash left without a
+blob row."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 
 from graphdrive.operations.copy import sweep_finished_snapshots
 from graphdrive.operations.store import purge_expired
@@ -19,6 +21,9 @@ log = logging.getLogger(__name__)
 
 # Staged uploads idle longer than this are leftovers of a crash.
 STAGING_MAX_AGE_SECONDS = 6 * 3600
+# Finding orphaned content lists every stored key: at start (a crash is what leaves it), then
+# this often.
+ORPHAN_SWEEP_SECONDS = 6 * 3600
 
 
 class Janitor:
@@ -29,7 +34,10 @@ class Janitor:
         collector: BlobCollector,
         uploads: UploadService,
         interval: float = 300.0,
+        orphan_interval: float = ORPHAN_SWEEP_SECONDS,
     ) -> None:
+        self.orphan_interval = orphan_interval
+        self._next_orphan_sweep = 0.0  # time.monotonic() of the next one; 0: the first run
         self.uploads = uploads
         self.db = db
         self.blobs = blobs
@@ -46,7 +54,11 @@ class Janitor:
         snapshots = await sweep_finished_snapshots(self.db)
         reclaimed = await self.collector.collect(None)
         swept = await self.blobs.sweep_staging(STAGING_MAX_AGE_SECONDS)
-        if purged or expired or snapshots or reclaimed or swept:
+        orphans = 0
+        if time.monotonic() >= self._next_orphan_sweep:
+            orphans = await self.collector.sweep_orphans()
+            self._next_orphan_sweep = time.monotonic() + self.orphan_interval
+        if purged or expired or snapshots or reclaimed or swept or orphans:
             log.info(
                 "housekeeping",
                 extra={
@@ -56,6 +68,7 @@ class Janitor:
                     "snapshots": snapshots,
                     "blobs": reclaimed,
                     "staged": swept,
+                    "orphans": orphans,
                 },
             )
 

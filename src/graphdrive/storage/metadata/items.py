@@ -397,6 +397,28 @@ class ItemRepository:
             return []
         return list(keys)
 
+    async def unknown_blobs(self, keys: Sequence[str]) -> list[str]:
+        """Those of ``keys`` that have no ``blobs`` row (as far as this read can see)."""
+        known = select(blobs.c.key).where(blobs.c.key.in_(list(keys)))
+        found = set((await self.conn.execute(known)).scalars())
+        return [key for key in keys if key not in found]
+
+    async def hold_blob_key(self, key: str, now: datetime) -> bool:
+        """Claim a key no blob row has, until the unit of work ends: insert a placeholder row
+        (``size`` -1, never committed: the caller deletes it with :meth:`release_blob_key`).
+        False if a row exists; on PostgreSQL an upload that has inserted the key but not
+        committed yet is waited for first, so a claimed key is one no upload is writing."""
+        values = {"key": key, "size": -1, "sha1": "", "quick_xor": None, "created_at": now}
+        if self.conn.dialect.name == "postgresql":
+            stmt: Any = pg_insert(blobs).values(**values).on_conflict_do_nothing()
+        else:
+            stmt = sqlite_insert(blobs).values(**values).on_conflict_do_nothing()
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT DO NOTHING.
+        return (await self.conn.execute(stmt.returning(blobs.c.key))).first() is not None
+
+    async def release_blob_key(self, key: str) -> None:
+        await self.conn.execute(delete(blobs).where(blobs.c.key == key, blobs.c.size == -1))
+
     async def blob_known(self, key: str) -> bool:
         row = await self.conn.execute(select(blobs.c.key).where(blobs.c.key == key))
         return row.first() is not None
