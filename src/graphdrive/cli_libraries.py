@@ -13,10 +13,11 @@ from typing import Annotated, TypeVar
 import typer
 
 from graphdrive.cli_options import DataDir, load_settings
+from graphdrive.domain.items import READ, WRITE
 from graphdrive.exceptions import GraphError
 from graphdrive.service.drives import DriveService
 
-app = typer.Typer(help="Shared libraries: drives that several users read and write.")
+app = typer.Typer(help="Shared libraries: drives that several users read and write (or only read).")
 
 T = TypeVar("T")
 
@@ -46,11 +47,16 @@ def _run(data_dir: object, work: Callable[[DriveService], Awaitable[T]]) -> T:
 @app.command()
 def create(
     name: Annotated[str, typer.Argument(help="The library's name")],
-    member: Annotated[list[str] | None, typer.Option(help="A user id; repeat for more")] = None,
+    member: Annotated[
+        list[str] | None, typer.Option(help="A user who reads and writes; repeat for more")
+    ] = None,
+    reader: Annotated[
+        list[str] | None, typer.Option(help="A user who only reads; repeat for more")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Create a library and print its drive id."""
-    drive = _run(data_dir, lambda drives: drives.create_library(name, member or []))
+    drive = _run(data_dir, lambda drives: drives.create_library(name, member or [], reader or []))
     typer.echo(drive.id)
 
 
@@ -66,15 +72,25 @@ def show(drive_id: str, data_dir: DataDir = None) -> None:
     """A library's name and members."""
     drive, members = _run(data_dir, lambda drives: drives.library(drive_id))
     typer.echo(f"{drive.id}\t{drive.owner_name}")
-    for user in members:
-        typer.echo(f"  {user}")
+    for user, role in members:
+        typer.echo(f"  {user}\t{role}")
 
 
 @app.command("add-member")
-def add_member(drive_id: str, user: str, data_dir: DataDir = None) -> None:
-    """Let a user read and write a library."""
-    changed = _run(data_dir, lambda drives: drives.set_member(drive_id, user, member=True))
-    typer.echo("added" if changed else "already a member")
+def add_member(
+    drive_id: str,
+    user: str,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Only read (and copy from) the library")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Let a user read and write a library (or only read it); also changes a member's role."""
+    role = READ if read_only else WRITE
+    changed = _run(
+        data_dir, lambda drives: drives.set_member(drive_id, user, member=True, role=role)
+    )
+    typer.echo(f"{user} is a member ({role})" if changed else "already a member in that role")
 
 
 @app.command("remove-member")

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from graphdrive.auth import Principal
 from graphdrive.bootstrap import Container, build
 from graphdrive.domain.conflicts import ConflictBehavior
-from graphdrive.domain.items import Drive
+from graphdrive.domain.items import LIBRARY, READ, Drive
 from graphdrive.domain.names import name_key
 from graphdrive.operations.actions import ActionRegistry
 from graphdrive.operations.context import JobContext
@@ -36,6 +36,7 @@ from graphdrive.service.operations import CopyRequest
 from graphdrive.settings import Settings
 from graphdrive.storage.metadata.database import Database
 from graphdrive.storage.metadata.items import ItemRepository, new_id
+from graphdrive.storage.metadata.members import MemberRepository
 from graphdrive.storage.metadata.schema import copy_nodes, items
 
 if TYPE_CHECKING:  # imported by pytest_plugins below, which lets pytest rewrite its asserts
@@ -488,3 +489,33 @@ async def test_a_source_larger_than_counted_goes_on_in_batches(
     await assert_copied_once(metadata_db, tree, op_id, before)
     # plan, SOURCE_ITEMS / BATCH build batches, publish (+ the snapshot's deletion)
     assert len(commits) >= 2 + SOURCE_ITEMS // BATCH
+
+
+@pytest.mark.parametrize("source", ["folder, one transaction", "folder, in batches", "file"])
+async def test_a_copy_into_a_library_its_user_may_only_read_fails(
+    metadata_db: Database, source: str
+) -> None:
+    """Access is asked again when the copy runs: here the user became a reader of the
+    destination library after the copy was accepted."""
+    tree = await seed(metadata_db)
+    async with metadata_db.write() as conn:
+        library = await ItemRepository(conn).create_drive("", "Team", utcnow(), kind=LIBRARY)
+        await MemberRepository(conn).add(library.id, USER, READ)
+    async with metadata_db.read() as conn:
+        before = await count(conn, items)
+        a_file = await ItemRepository(conn).child(tree.src, name_key("a.txt"))
+    assert a_file is not None
+    params: dict[str, Any] = {"dest_drive_id": library.id, "dest_parent_id": library.root_id}
+    if source == "file":
+        params.update(source_id=a_file.id, source_is_folder=False)
+    op_id = await create_copy(metadata_db, tree, **params)
+    op = await claim(metadata_db, "w1")
+    assert op is not None and op.id == op_id
+    batch = BATCH if source == "folder, in batches" else None
+    await pool(metadata_db, batch_size=batch).execute(context(metadata_db, "w1"), op)
+
+    op = await get_op(metadata_db, op_id)
+    assert (op.status, op.error_code) == (OperationStatus.FAILED, "accessDenied")
+    async with metadata_db.read() as conn:
+        assert await count(conn, items) == before
+        assert await count(conn, copy_nodes) == 0

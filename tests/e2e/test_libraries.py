@@ -1,7 +1,8 @@
 """Shared libraries (`graphdrive library …`) and copies across drives, over real HTTP.
 
-A library is a drive its members read and write at `/drives/{id}`; `/me/drives` lists it. A
-copy may take its source from one drive the caller can write and its destination in another.
+A library is a drive its members read and write (readers only read) at `/drives/{id}`;
+`/me/drives` lists it. A copy may take its source from any drive the caller can read and its
+destination in another they can write.
 """
 
 from __future__ import annotations
@@ -138,5 +139,86 @@ def test_a_removed_member_loses_access_at_once(
     assert_graph_error(alice.get(f"/drives/{drive_id}"), 404, "itemNotFound")
     assert cli(server, "remove-member", drive_id, "bob").strip() == "removed"
     assert_graph_error(bob.get(f"/drives/{drive_id}/root"), 404, "itemNotFound")
-    assert cli(server, "add-member", drive_id, "alice").strip() == "added"
+    assert cli(server, "add-member", drive_id, "alice").strip() == "alice is a member (write)"
     ok(alice.get(f"/drives/{drive_id}/root"))
+
+
+@pytest.fixture(scope="module")
+def readable(server: ServerProcess, alice: httpx.Client, bob: httpx.Client) -> dict[str, Any]:
+    """A library alice writes and bob only reads, holding folder `docs` with `a.txt`."""
+    ok(bob.get("/me/drive"))
+    drive_id = cli(
+        server, "create", unique("Handbook "), "--member", "alice", "--reader", "bob"
+    ).strip()
+    lib = f"/drives/{drive_id}"
+    root = ok(alice.get(f"{lib}/root"))
+    docs = make_folder(alice, root["id"], "docs", drive=lib)
+    item = upload(alice, docs["id"], "a.txt", b"read me", drive=lib)
+    return {"id": drive_id, "lib": lib, "root": root, "docs": docs, "item": item}
+
+
+def test_a_reader_reads_a_library_and_copies_out_of_it(
+    server: ServerProcess, bob: httpx.Client, readable: dict[str, Any]
+) -> None:
+    lib = readable["lib"]
+    assert readable["id"] in {d["id"] for d in ok(bob.get("/me/drives"))["value"]}
+    assert child_names(bob, readable["docs"]["id"], drive=lib) == ["a.txt"]
+    assert download(bob, readable["item"]["id"], drive=lib) == b"read me"
+    assert "bob\tread" in cli(server, "show", readable["id"])
+
+    mine = ok(bob.get("/me/drive/root"))
+    target = make_folder(bob, mine["id"], unique("from-handbook-"))
+    final = copy_and_wait(
+        bob,
+        readable["docs"]["id"],
+        {"parentReference": {"driveId": ok(bob.get("/me/drive"))["id"], "id": target["id"]}},
+        drive=lib,
+    )
+    assert final["status"] == "completed", final
+    copied = ok(bob.get(f"/me/drive/items/{final['resourceId']}"))
+    assert copied["name"] == "docs" and copied["folder"]["childCount"] == 1
+    assert child_names(bob, copied["id"]) == ["a.txt"]
+
+
+def test_a_reader_cannot_change_a_library(bob: httpx.Client, readable: dict[str, Any]) -> None:
+    lib, docs, item = readable["lib"], readable["docs"], readable["item"]
+    denied = [
+        bob.post(f"{lib}/items/{docs['id']}/children", json={"name": "x", "folder": {}}),
+        bob.put(f"{lib}/items/{docs['id']}:/new.txt:/content", content=b"no"),
+        bob.put(f"{lib}/items/{item['id']}/content", content=b"no"),
+        bob.patch(f"{lib}/items/{item['id']}", json={"name": "renamed.txt"}),
+        bob.delete(f"{lib}/items/{item['id']}"),
+        bob.post(f"{lib}/items/{docs['id']}:/big.bin:/createUploadSession", json={}),
+        # A copy inside the library, and one from bob's own drive into it.
+        bob.post(f"{lib}/items/{item['id']}/copy", json={"name": "again.txt"}),
+        bob.post(
+            f"/me/drive/items/{ok(bob.get('/me/drive/root'))['id']}/copy",
+            json={"parentReference": {"driveId": readable["id"], "id": docs["id"]}},
+        ),
+    ]
+    for response in denied:
+        assert_graph_error(response, 403, "accessDenied")
+    assert child_names(bob, docs["id"], drive=lib) == ["a.txt"]
+    assert download(bob, item["id"], drive=lib) == b"read me"
+
+
+def test_an_upload_session_cannot_finish_once_its_writer_is_only_a_reader(
+    server: ServerProcess, alice: httpx.Client, readable: dict[str, Any]
+) -> None:
+    lib, docs = readable["lib"], readable["docs"]
+    name = unique("late-") + ".bin"
+    session = ok(alice.post(f"{lib}/items/{docs['id']}:/{name}:/createUploadSession", json={}))
+    data = b"0123456789"
+    first = httpx.put(
+        session["uploadUrl"], content=data[:5], headers={"Content-Range": "bytes 0-4/10"}
+    )
+    assert first.status_code == 202, first.text
+    cli(server, "add-member", readable["id"], "alice", "--read-only")
+    try:
+        last = httpx.put(
+            session["uploadUrl"], content=data[5:], headers={"Content-Range": "bytes 5-9/10"}
+        )
+        assert_graph_error(last, 403, "accessDenied")
+        assert name not in child_names(alice, docs["id"], drive=lib)
+    finally:
+        cli(server, "add-member", readable["id"], "alice")

@@ -23,6 +23,10 @@ class Drive:
 PERSONAL = "personal"
 LIBRARY = "documentLibrary"  # Graph's driveType of a shared document library
 
+# What a library's member may do (Graph's permission roles).
+READ, WRITE = "read", "write"
+ROLES = (READ, WRITE)
+
 
 @dataclass(frozen=True, slots=True)
 class Item:

@@ -28,21 +28,21 @@ import contextlib
 import logging
 import time
 from dataclasses import replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphdrive.domain.conflicts import ConflictBehavior
 from graphdrive.domain.names import name_key
-from graphdrive.exceptions import ItemNotFound
+from graphdrive.exceptions import AccessDenied, ItemNotFound
 from graphdrive.metrics import COPY_ITEMS
 from graphdrive.operations.actions import Action
 from graphdrive.operations.context import JobContext
 from graphdrive.operations.model import ActionFailed, Operation
 from graphdrive.operations.store import OperationStore
 from graphdrive.service.clock import utcnow
-from graphdrive.service.drives import published_chain
+from graphdrive.service.drives import check_access, published_chain
 from graphdrive.storage.metadata import sqlite
 from graphdrive.storage.metadata.database import Database
 from graphdrive.storage.metadata.items import Ancestor, ItemRepository, new_id
@@ -214,10 +214,8 @@ class CopyAction(Action):
         async with self.db.write() as conn:
             repo = ItemRepository(conn)
             await repo.lock_drive(str(p["dest_drive_id"]))
-            source = await _published(repo, p["source_drive_id"], p["source_id"], "The source item")
-            chain = await _published(
-                repo, p["dest_drive_id"], p["dest_parent_id"], "The destination folder"
-            )
+            source = await _source(repo, p)
+            chain = await _destination(repo, p)
             dest, item_id = chain[0].id, new_id()
             wanted = p.get("name") or source[0].name
             # No conflict (the usual case): the row goes straight into place. Otherwise it is
@@ -267,10 +265,8 @@ class CopyAction(Action):
             # that two copies crossing between the same drives cannot deadlock.
             for drive_id in sorted({str(p["source_drive_id"]), str(p["dest_drive_id"])}):
                 await repo.lock_drive(drive_id)
-            await _published(repo, p["source_drive_id"], p["source_id"], "The source item")
-            chain = await _published(
-                repo, p["dest_drive_id"], p["dest_parent_id"], "The destination folder"
-            )
+            await _source(repo, p)
+            chain = await _destination(repo, p)
             count, size = await self._snapshot(conn, op)
             prefix = new_prefix()
             if count > self.small_copy:
@@ -299,8 +295,8 @@ class CopyAction(Action):
         # PostgreSQL: no tree write on the source drive commits while the levels are read, so
         # they all see one state of the tree (SQLite: the write lock does that already).
         await repo.lock_drive(str(p["source_drive_id"]))
-        await _published(repo, p["source_drive_id"], p["source_id"], "The source item")
-        await _published(repo, p["dest_drive_id"], p["dest_parent_id"], "The destination folder")
+        await _source(repo, p)
+        await _destination(repo, p)
         count, size = await self._snapshot(conn, op)
         checkpoint = {"prefix": new_prefix(), "count": count, "next_seq": 1}
         return await ctx.advance(conn, op, totals=(count, size), checkpoint=checkpoint)
@@ -367,9 +363,7 @@ class CopyAction(Action):
         repo = ItemRepository(conn)
         if chain is None:
             await repo.lock_drive(str(p["dest_drive_id"]))
-            chain = await _published(
-                repo, p["dest_drive_id"], p["dest_parent_id"], "The destination folder"
-            )
+            chain = await _destination(repo, p)
         dest = chain[0]
         conflict = ConflictBehavior(p.get("conflict", "fail"))
         tops = (
@@ -488,15 +482,38 @@ async def _settle_name(
     )
 
 
+async def _source(repo: ItemRepository, p: dict[str, Any]) -> list[Ancestor]:
+    """The source's chain, which the copy's user may still read."""
+    return await _published(
+        repo, p["source_drive_id"], p["source_id"], "The source item", user=p["user_id"]
+    )
+
+
+async def _destination(repo: ItemRepository, p: dict[str, Any]) -> list[Ancestor]:
+    """The destination folder's chain, which the copy's user may still change."""
+    return await _published(
+        repo,
+        p["dest_drive_id"],
+        p["dest_parent_id"],
+        "The destination folder",
+        user=p["user_id"],
+        write=True,
+    )
+
+
 async def _published(
-    repo: ItemRepository, drive_id: str, item_id: str, what: str
+    repo: ItemRepository, drive_id: str, item_id: str, what: str, *, user: str, write: bool = False
 ) -> list[Ancestor]:
     """The item and its ancestors up to its drive's root, or the failure of a copy whose end
-    no longer exists (deleted, or moved out of the published tree)."""
+    no longer exists (deleted, or moved out of the published tree) or that ``user`` may no
+    longer read (or, with ``write``, change): library memberships are asked again."""
     drive = await repo.drive(drive_id)
     if drive is None:
         raise ActionFailed("itemNotFound", f"{what} no longer exists.")
     try:
+        await check_access(repo.conn, drive, user, write=write)
         return await published_chain(repo, drive, item_id)
     except ItemNotFound as exc:
         raise ActionFailed("itemNotFound", f"{what} no longer exists.") from exc
+    except AccessDenied as exc:
+        raise ActionFailed("accessDenied", f"{what} is in a library you can only read.") from exc

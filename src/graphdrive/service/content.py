@@ -146,7 +146,7 @@ class ContentService:
         not exist yet); otherwise the address is an existing file whose content is replaced.
         """
         principal.require_write()
-        drive = await self.drives.drive_for(principal, address.drive)
+        drive = await self.drives.drive_for(principal, address.drive, write=True)
         target = await self.file_target(drive, address, by_path=by_path, principal=principal)
         staged = await self.blobs.stage(chunks, max_size=self.max_upload_bytes)
         loc, created = await self.publish(

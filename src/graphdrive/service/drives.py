@@ -2,7 +2,8 @@
 
 Access rule: a user reaches their own drive and the shared libraries they are a member of.
 Anything else answers ``itemNotFound``, so the existence and names of other users' items never
-leak.
+leak. A library member with the ``read`` role may read it and copy from it; changing it answers
+``accessDenied`` (403).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphdrive.auth import Principal
-from graphdrive.domain.items import LIBRARY, Drive, Item, Located
+from graphdrive.domain.items import LIBRARY, READ, ROLES, WRITE, Drive, Item, Located
 from graphdrive.domain.names import name_key, storable
-from graphdrive.exceptions import InvalidRequest, ItemNotFound
+from graphdrive.exceptions import AccessDenied, InvalidRequest, ItemNotFound
 from graphdrive.lru import LRU
 from graphdrive.service.clock import utcnow
 from graphdrive.storage.metadata.database import Database
@@ -42,8 +44,11 @@ class DriveService:
         self._by_owner: LRU[str, Drive] = LRU(cache_size)
         self._by_id: LRU[str, Drive] = LRU(cache_size)
 
-    async def drive_for(self, principal: Principal, drive: str = ME) -> Drive:
-        """The drive a request names, provisioning the user's own drive on first use."""
+    async def drive_for(
+        self, principal: Principal, drive: str = ME, *, write: bool = False
+    ) -> Drive:
+        """The drive a request names, provisioning the user's own drive on first use;
+        ``write``: the request changes the drive (a reader gets ``accessDenied``)."""
         if drive != ME:
             found = self._by_id.get(drive)
             if found is None:
@@ -53,7 +58,12 @@ class DriveService:
                     found = await ItemRepository(conn).drive(drive)
                 if found is not None:
                     self._remember(found)
-            if found is None or not await self._may_use(principal, found):
+            if found is None:
+                raise ItemNotFound("The drive does not exist or you cannot access it.")
+            if found.is_library:  # a personal drive needs no query: it is its owner's
+                async with self.db.glance() as conn:
+                    await check_access(conn, found, principal.user_id, write=write)
+            elif found.owner_id != principal.user_id:
                 raise ItemNotFound("The drive does not exist or you cannot access it.")
             return found
         found = self._by_owner.get(principal.user_id)
@@ -62,14 +72,6 @@ class DriveService:
         found = await self._own_drive(principal)
         self._remember(found)
         return found
-
-    async def _may_use(self, principal: Principal, drive: Drive) -> bool:
-        """Its owner uses a personal drive; a library's members use it (asked each time, so
-        removing a member takes effect at once)."""
-        if not drive.is_library:
-            return drive.owner_id == principal.user_id
-        async with self.db.glance() as conn:
-            return await MemberRepository(conn).is_member(drive.id, principal.user_id)
 
     def _remember(self, drive: Drive) -> None:
         if not drive.is_library:
@@ -83,16 +85,21 @@ class DriveService:
             return [own, *await MemberRepository(conn).libraries_of(principal.user_id)]
 
     # -- shared libraries (administration: `graphdrive library …`) ---------------------------
-    async def create_library(self, name: str, members: Sequence[str]) -> Drive:
+    async def create_library(
+        self, name: str, members: Sequence[str], readers: Sequence[str] = ()
+    ) -> Drive:
         if not name.strip():
             raise InvalidRequest("A library needs a name.")
         async with self.db.write() as conn:
             drive = await ItemRepository(conn).create_drive("", name, utcnow(), kind=LIBRARY)
             for user in members:
-                await MemberRepository(conn).add(drive.id, user)
+                await MemberRepository(conn).add(drive.id, user, WRITE)
+            for user in readers:
+                await MemberRepository(conn).add(drive.id, user, READ)
         return drive
 
-    async def library(self, drive_id: str) -> tuple[Drive, list[str]]:
+    async def library(self, drive_id: str) -> tuple[Drive, list[tuple[str, str]]]:
+        """A library and its members: (user id, role)."""
         async with self.db.read() as conn:
             drive = await ItemRepository(conn).drive(drive_id) if storable(drive_id) else None
             if drive is None or not drive.is_library:
@@ -103,12 +110,18 @@ class DriveService:
         async with self.db.read() as conn:
             return await MemberRepository(conn).libraries()
 
-    async def set_member(self, drive_id: str, user: str, *, member: bool) -> bool:
-        """Add or remove a member; False if nothing changed."""
+    async def set_member(
+        self, drive_id: str, user: str, *, member: bool, role: str = WRITE
+    ) -> bool:
+        """Add a member (or change their role) or remove one; False if nothing changed."""
+        if role not in ROLES:
+            raise InvalidRequest(f"A member's role is one of {', '.join(ROLES)}.")
         await self.library(drive_id)
         async with self.db.write() as conn:
             members = MemberRepository(conn)
-            return await (members.add if member else members.remove)(drive_id, user)
+            if member:
+                return await members.add(drive_id, user, role)
+            return await members.remove(drive_id, user)
 
     async def _own_drive(self, principal: Principal) -> Drive:
         async with self.db.glance() as conn:
@@ -134,6 +147,24 @@ class DriveService:
         async with self.db.glance() as conn:  # a few point lookups
             located = await locate(ItemRepository(conn), drive, address.item, address.path)
         return drive, located
+
+
+async def check_access(
+    conn: AsyncConnection, drive: Drive, user_id: str, *, write: bool = False
+) -> None:
+    """The access rule (see the module docstring), on ``conn``: a personal drive is its
+    owner's; a library's members are asked each time, so a change of role or a removal takes
+    effect at once. Raises ``itemNotFound`` for those who cannot see the drive and
+    ``accessDenied`` for a reader who would change it."""
+    if not drive.is_library:
+        if drive.owner_id != user_id:
+            raise ItemNotFound("The drive does not exist or you cannot access it.")
+        return
+    role = await MemberRepository(conn).role(drive.id, user_id)
+    if role is None:
+        raise ItemNotFound("The drive does not exist or you cannot access it.")
+    if write and role != WRITE:
+        raise AccessDenied("You can read this library but not change it.")
 
 
 async def locate(

@@ -135,7 +135,7 @@ class ItemService:
     ) -> tuple[Drive, Located]:
         principal.require_write()
         validate_name(name)
-        drive = await self.drives.drive_for(principal, address.drive)
+        drive = await self.drives.drive_for(principal, address.drive, write=True)
         now = utcnow()
         async with self.db.write() as conn:
             repo = ItemRepository(conn)
@@ -174,7 +174,7 @@ class ItemService:
         principal.require_write()
         if changes.name is not None:
             validate_name(changes.name)
-        drive = await self.drives.drive_for(principal, address.drive)
+        drive = await self.drives.drive_for(principal, address.drive, write=True)
         now = utcnow()
         async with self.db.write() as conn:
             repo = ItemRepository(conn)
@@ -236,7 +236,7 @@ class ItemService:
 
     async def delete(self, principal: Principal, address: Address, *, if_match: str | None) -> None:
         principal.require_write()
-        drive = await self.drives.drive_for(principal, address.drive)
+        drive = await self.drives.drive_for(principal, address.drive, write=True)
         async with self.db.write() as conn:
             repo = ItemRepository(conn)
             await repo.lock_drive(drive.id)

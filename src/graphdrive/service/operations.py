@@ -109,7 +109,9 @@ class OperationService:
             if earlier is not None and self._replay(earlier, fingerprint, now):
                 return self.tokens.issue(earlier[0].id)
         src_drive = await self.drives.drive_for(principal, source.drive)
-        dest_drive = await self.drives.drive_for(principal, request.dest_drive or source.drive)
+        dest_drive = await self.drives.drive_for(
+            principal, request.dest_drive or source.drive, write=True
+        )
         async with self.db.glance() as conn:
             src, dest_id = await self._validate(
                 ItemRepository(conn), source, request, src_drive, dest_drive

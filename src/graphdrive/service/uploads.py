@@ -25,6 +25,7 @@ from graphdrive.domain.conflicts import ConflictBehavior
 from graphdrive.domain.items import Drive, Located
 from graphdrive.domain.names import name_key
 from graphdrive.exceptions import (
+    GraphError,
     InvalidRange,
     InvalidRequest,
     ItemNotFound,
@@ -108,7 +109,7 @@ class UploadService:
         principal.require_write()
         if file_size is not None and file_size > self.max_upload_bytes:
             raise PayloadTooLarge(f"Files are limited to {self.max_upload_bytes} bytes.")
-        drive = await self.drives.drive_for(principal, address.drive)
+        drive = await self.drives.drive_for(principal, address.drive, write=True)
         target = await self.content.file_target(
             drive, address, by_path=by_path, principal=principal
         )
@@ -339,11 +340,13 @@ class UploadService:
     async def _publish(self, row: Any) -> Finished:
         staged = await self.blobs.seal(row["staging"])
         owner = Principal(row["owner_id"], row["owner_name"], frozenset({"Files.ReadWrite"}))
-        async with self.db.read() as conn:
-            drive = await ItemRepository(conn).drive(row["drive_id"])
-        if drive is None:
+        try:
+            # Asked again: a library member removed (or made a reader) since the session was
+            # created cannot finish it.
+            drive = await self.drives.drive_for(owner, row["drive_id"], write=True)
+        except GraphError:
             await self.blobs.discard(staged)
-            raise ItemNotFound("The drive of this upload no longer exists.")
+            raise
         target = FileTarget(row["parent_id"], row["name"] or "", row["item_id"])
         loc, created = await self.content.publish(
             owner,

@@ -80,6 +80,7 @@ drive_members = Table(
     metadata,
     Column("drive_id", String(64), ForeignKey("drives.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", String(255), primary_key=True),
+    Column("role", String(16), nullable=False, server_default="write"),  # "read" | "write"
     Index("ix_drive_members_user_id", "user_id"),
 )
 
