@@ -13,7 +13,8 @@ from graphdrive.exceptions import ConfigurationError
 
 from .base import BlobNotFound, BlobStore, StagedBlob
 from .local import LocalBlobStore
-from .s3 import S3BlobStore, S3Options, parse_s3_url
+from .s3 import S3BlobStore
+from .s3_config import S3Options, parse_s3_url
 
 __all__ = [
     "BlobNotFound",

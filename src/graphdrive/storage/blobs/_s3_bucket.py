@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from graphdrive.exceptions import StorageError
 
 if TYPE_CHECKING:
-    from .s3 import S3Options
+    from .s3_config import S3Options
 
 log = logging.getLogger(__name__)
 

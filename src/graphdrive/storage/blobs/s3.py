@@ -23,10 +23,10 @@ import reprlib
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator
 from contextlib import aclosing
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Literal, TypeVar, TypeVarTuple
-from urllib.parse import quote, unquote, urlsplit
+from typing import TypeVar, TypeVarTuple
+from urllib.parse import quote, urlsplit
 
 import anyio
 import anyio.to_thread
@@ -45,6 +45,7 @@ from .base import (
     validate_read_args,
 )
 from .hashing import ContentHasher
+from .s3_config import S3Options
 
 log = logging.getLogger(__name__)
 
@@ -53,53 +54,10 @@ _READ_BYTES = 1 << 20  # bytes fetched per trip to a worker thread when reading
 _TOKEN = re.compile(r"[0-9a-f]{32}")
 _FRAGMENT = re.compile(r"[0-9]{20}")
 _BLOB = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})")
-_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,254}")
 _MANIFEST = "manifest"
 
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
-
-
-@dataclass(frozen=True, slots=True)
-class S3Options:
-    """How to reach the object store. ``None`` leaves a value to boto3's usual sources
-    (``AWS_*`` variables, ``~/.aws``, instance roles); the endpoint defaults to AWS.
-    ``addressing_style`` defaults to ``"path"`` when ``endpoint_url`` is set (what
-    S3-compatible servers expect), else to boto3's choice."""
-
-    endpoint_url: str | None = None
-    region: str | None = None
-    access_key_id: str | None = field(default=None, repr=False)
-    secret_access_key: str | None = field(default=None, repr=False)
-    session_token: str | None = field(default=None, repr=False)
-    addressing_style: Literal["auto", "path", "virtual"] | None = None
-    # Downloads redirect to presigned object URLs instead of streaming through graphdrive;
-    # signed for public_endpoint_url when clients reach the store at another address.
-    presigned_downloads: bool = False
-    public_endpoint_url: str | None = None
-
-
-def parse_s3_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/some/prefix`` → ``("bucket", "some/prefix")``. Error messages never repeat
-    the URL: a mistaken one may carry credentials."""
-    parts = urlsplit(url)
-    if parts.scheme != "s3":
-        raise ConfigurationError("an S3 blob store URL starts with s3://")
-    if "@" in parts.netloc:
-        raise ConfigurationError(
-            "an s3:// URL must not carry credentials: set GRAPHDRIVE_S3_ACCESS_KEY_ID and "
-            "GRAPHDRIVE_S3_SECRET_ACCESS_KEY (or the usual AWS_* variables) instead"
-        )
-    if parts.query or parts.fragment:
-        raise ConfigurationError("an s3:// URL takes no query or fragment: s3://bucket/prefix")
-    if _BUCKET.fullmatch(parts.netloc) is None:
-        raise ConfigurationError(
-            f"an s3:// URL names a bucket: s3://bucket/prefix (got {parts.netloc!r})"
-        )
-    segments = [s for s in unquote(parts.path).split("/") if s]
-    if any(s in (".", "..") for s in segments):
-        raise ConfigurationError("an s3:// URL prefix may not contain . or .. segments")
-    return parts.netloc, "/".join(segments)
 
 
 class S3BlobStore(BlobStore):
