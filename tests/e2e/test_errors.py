@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -192,6 +193,16 @@ def test_openapi_json(server: ServerProcess) -> None:
     assert isinstance(doc["paths"], dict) and doc["paths"]
     assert "openapi" in doc
     assert any("/me/drive" in path for path in doc["paths"])
+    # What code generators need: each operation declares its path's parameters and has an
+    # operation id of its own.
+    ids = []
+    for path, operations in doc["paths"].items():
+        wanted = set(re.findall(r"{(\w+)}", path))
+        for method, operation in operations.items():
+            declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert declared == wanted, (method, path, declared)
+            ids.append(operation["operationId"])
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
 
 
 def test_docs_html(server: ServerProcess) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Path
 
 from graphdrive import __version__, bootstrap
 from graphdrive.api.addressing import AddressingMiddleware
@@ -25,6 +26,10 @@ from graphdrive.api.throttle import Throttle
 from graphdrive.settings import Settings
 
 DRIVE_PREFIXES = ("/v1.0/me/drive", "/v1.0/drives/{drive_id}")
+
+
+def drive_id_param(drive_id: Annotated[str, Path(description="A drive id")]) -> None:
+    """Declares ``drive_id`` for the routes under ``/drives/{drive_id}``."""
 
 
 def _lifespan(
@@ -68,10 +73,11 @@ def create_app(
     app.include_router(health.router)
     app.include_router(drives.router)
     for prefix in DRIVE_PREFIXES:
-        app.include_router(items.router, prefix=prefix)
-        app.include_router(content.router, prefix=prefix)
-        app.include_router(copy.router, prefix=prefix)
-        app.include_router(uploads.router, prefix=prefix)
+        # Under /drives/{drive_id} the routes declare that parameter (in OpenAPI too); the
+        # handlers read it through deps.address().
+        declared = [Depends(drive_id_param)] if "{drive_id}" in prefix else []
+        for router in (items.router, content.router, copy.router, uploads.router):
+            app.include_router(router, prefix=prefix, dependencies=declared)
     app.include_router(operations.router)
     app.include_router(content.downloads)
     app.include_router(uploads.upload_urls)
