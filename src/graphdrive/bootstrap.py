@@ -15,6 +15,7 @@ from graphdrive.auth import DevTokens, JwksVerifier, TokenVerifier, load_or_crea
 from graphdrive.auth.cache import CachingVerifier
 from graphdrive.operations.actions import ActionRegistry
 from graphdrive.operations.copy import CopyAction
+from graphdrive.operations.events import OperationEvents
 from graphdrive.operations.tokens import MonitorTokens
 from graphdrive.operations.worker import WorkerPool
 from graphdrive.service.blob_gc import BlobCollector
@@ -110,6 +111,7 @@ async def build(settings: Settings, *, apply_migrations: bool = True) -> Contain
         from graphdrive.storage.metadata import postgres
 
         listener = functools.partial(postgres.listen, settings.resolved_database_url)
+    changes = OperationEvents()
     workers = WorkerPool(
         db,
         registry,
@@ -119,6 +121,7 @@ async def build(settings: Settings, *, apply_migrations: bool = True) -> Contain
         max_attempts=settings.max_attempts,
         max_per_owner=settings.max_active_operations_per_user,
         listener=listener,
+        announce=changes.changed,
     )
     return Container(
         settings=settings,
@@ -140,6 +143,7 @@ async def build(settings: Settings, *, apply_migrations: bool = True) -> Contain
             notify=workers.notify,
             max_per_owner=settings.max_active_operations_per_user,
             retention_seconds=settings.monitor_retention_seconds,
+            changes=changes,
         ),
         workers=workers,
         janitor=Janitor(db, blobs, collector, uploads),

@@ -519,3 +519,22 @@ async def test_a_copy_into_a_library_its_user_may_only_read_fails(
     async with metadata_db.read() as conn:
         assert await count(conn, items) == before
         assert await count(conn, copy_nodes) == 0
+
+
+async def test_monitors_of_this_process_hear_of_each_batch_and_of_the_end(
+    metadata_db: Database,
+) -> None:
+    tree = await seed(metadata_db)
+    op_id = await create_copy(metadata_db, tree)
+    op = await claim(metadata_db, "w1")
+    assert op is not None
+    heard: list[str] = []
+    workers = pool(metadata_db)  # batches of BATCH items
+    workers.announce = heard.append
+    ctx = JobContext(metadata_db, "w1", LEASE, 3600, asyncio.Event(), heard.append)
+
+    await workers.execute(ctx, op)
+
+    assert (await get_op(metadata_db, op_id)).status is OperationStatus.COMPLETED
+    # The plan, each build batch, and the end.
+    assert heard == [op_id] * (1 + SOURCE_ITEMS // BATCH + 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,9 @@ class JobContext:
     lease_seconds: float
     retention_seconds: float
     stopping: asyncio.Event
+    # Tells waiting monitors of this process that an operation's report changed: call it
+    # after the change commits (see operations/events.py).
+    announce: Callable[[str], None] = lambda op_id: None
 
     def check_stop(self) -> None:
         """Raise :class:`Interrupted` if the worker is shutting down (call between batches)."""

@@ -152,6 +152,7 @@ class CopyAction(Action):
                 with bulk_writes():
                     async with self.db.write() as conn:
                         op = await self._plan(ctx, conn, op)
+            ctx.announce(op.id)  # the totals are known now
         checkpoint = dict(op.checkpoint or {})
         prefix, count = str(checkpoint["prefix"]), int(checkpoint["count"])
         next_seq = int(checkpoint["next_seq"])
@@ -168,6 +169,7 @@ class CopyAction(Action):
                         conn, op, items=items, bytes_=size, checkpoint=checkpoint
                     )
             COPY_ITEMS.inc(items)
+            ctx.announce(op.id)
             sizer.observe(hi - next_seq, time.monotonic() - started)
             next_seq = hi
             await asyncio.sleep(0)  # let requests waiting for the write lock in between

@@ -52,7 +52,9 @@ class WorkerPool:
         max_per_owner: int,
         poll_seconds: float = 1.0,
         listener: Callable[[Callable[[], None]], Coroutine[Any, Any, None]] | None = None,
+        announce: Callable[[str], None] = lambda op_id: None,
     ) -> None:
+        self.announce = announce
         self.listener = listener
         self.db = db
         self.registry = registry
@@ -98,7 +100,12 @@ class WorkerPool:
 
     async def _loop(self, worker_id: str) -> None:
         ctx = JobContext(
-            self.db, worker_id, self.lease_seconds, self.retention_seconds, self._stopping
+            self.db,
+            worker_id,
+            self.lease_seconds,
+            self.retention_seconds,
+            self._stopping,
+            self.announce,
         )
         while not self._stopping.is_set():
             try:
@@ -116,13 +123,21 @@ class WorkerPool:
             await self.execute(ctx, op)
 
     async def _claim(self, worker_id: str) -> Operation | None:
-        async with self.db.write() as conn:
+        # Not durable: a claim a power loss undoes is claimed again (its lease only says who
+        # works on the operation), and saving its fsync halves a small copy's.
+        async with self.db.write(durable=False) as conn:
             return await OperationStore(conn).claim(
                 worker_id, utcnow(), self.lease_seconds, self.max_per_owner
             )
 
     async def execute(self, ctx: JobContext, op: Operation) -> None:
         """Run one claimed operation to an end state (or hand it back)."""
+        try:
+            await self._execute(ctx, op)
+        finally:
+            self.announce(op.id)
+
+    async def _execute(self, ctx: JobContext, op: Operation) -> None:
         action = self.registry.get(op.action)
         extra = {"operation_id": op.id, "attempt": op.attempts}
         try:

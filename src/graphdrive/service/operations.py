@@ -15,6 +15,7 @@ from graphdrive.domain.items import Drive
 from graphdrive.domain.names import storable, validate_name
 from graphdrive.exceptions import InvalidRequest, ItemNotFound, UnprocessableEntity
 from graphdrive.operations.actions import ActionRegistry
+from graphdrive.operations.events import OperationEvents
 from graphdrive.operations.intake import Intake
 from graphdrive.operations.model import Operation, OperationStatus
 from graphdrive.operations.store import OperationStore, new_row
@@ -68,7 +69,9 @@ class OperationService:
         notify: Callable[[], None],
         max_per_owner: int,
         retention_seconds: float,
+        changes: OperationEvents | None = None,
     ) -> None:
+        self.changes = changes or OperationEvents()
         self.retention_seconds = retention_seconds
         self.db = db
         self.drives = drives
@@ -249,7 +252,13 @@ class OperationService:
                 await store.revoke_monitor(op.id)
             else:
                 await store.request_cancel(current, utcnow(), self.retention_seconds)
+        self.changes.changed(op.id)
         self.notify()
+
+    async def wait_for_change(self, op_id: str, timeout: float) -> None:
+        """Return when this process announces a change of the operation, or after
+        ``timeout`` seconds (a change made by another process is only seen by reading)."""
+        await self.changes.wait(op_id, timeout)
 
     def monitor_token(self, op: Operation) -> str:
         return self.tokens.issue(op.id)

@@ -7,7 +7,6 @@ ignored. ``Prefer: wait=N`` long-polls; ``Accept: text/event-stream`` streams re
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -25,6 +24,7 @@ from graphdrive.service.operations import Report
 router = APIRouter(tags=["long-running actions"])
 
 MAX_WAIT_SECONDS = 60
+# A report is read again this often, or at once when this process announces a change.
 POLL_SECONDS = 0.2
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
@@ -105,7 +105,7 @@ async def _wait_for_change(request: Request, token: str, report: Report, wait: i
     first = report_body(request, report)
     deadline = time.monotonic() + wait
     while not report.operation.status.finished and time.monotonic() < deadline:
-        await asyncio.sleep(POLL_SECONDS)
+        await service.wait_for_change(report.operation.id, POLL_SECONDS)
         if await request.is_disconnected():
             break
         try:
@@ -131,7 +131,7 @@ async def _events(request: Request, token: str, report: Report) -> AsyncIterator
             quiet_since = time.monotonic()
         if report.operation.status.finished or await request.is_disconnected():
             return
-        await asyncio.sleep(POLL_SECONDS)
+        await service.wait_for_change(report.operation.id, POLL_SECONDS)
         try:
             report = await service.by_token(token)
         except ItemNotFound:

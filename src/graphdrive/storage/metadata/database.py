@@ -62,19 +62,25 @@ class Database:
             raise ServiceNotAvailable("The metadata database is busy; retry.") from exc
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self, *, durable: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A write unit of work. ``durable=False`` lets the commit return before it reaches
+        the disk (SQLite ``synchronous=NORMAL``, PostgreSQL ``synchronous_commit=off``): a
+        power loss may then undo it, never corrupt or reorder it. Only for writes that are
+        safe to lose, such as a worker's claim (a lost claim is claimed again)."""
         if self._write_lock is None:
-            async with self._begin() as conn:
+            async with self._begin(durable) as conn:
                 yield conn
             return
-        async with self._write_lock, self._begin() as conn:
+        async with self._write_lock, self._begin(durable) as conn:
             yield conn
 
     @asynccontextmanager
-    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+    async def _begin(self, durable: bool = True) -> AsyncIterator[AsyncConnection]:
         try:
             async with self.engine.connect() as raw:
-                conn = await raw.execution_options(graphdrive_write=True)
+                conn = await raw.execution_options(
+                    graphdrive_write=True, graphdrive_durable=durable
+                )
                 async with conn.begin():
                     yield conn
         except OperationalError as exc:

@@ -6,6 +6,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 log = logging.getLogger(__name__)
@@ -21,13 +23,22 @@ def _async_url(url: str) -> str:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         _async_url(url),
         pool_size=10,
         max_overflow=10,
         pool_pre_ping=True,
         connect_args={"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"},
     )
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Database.write(durable=False): this transaction's commit does not wait for its WAL
+        # flush (a crash may undo it, never corrupt it).
+        if not conn.get_execution_options().get("graphdrive_durable", True):
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+
+    return engine
 
 
 # Operations announce themselves on this channel when their creating transaction commits

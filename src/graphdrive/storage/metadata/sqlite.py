@@ -36,6 +36,7 @@ BULK_PRAGMAS = {"foreign_keys": "OFF", "cache_size": "-65536", "wal_autocheckpoi
 
 _bulk: ContextVar[bool] = ContextVar("graphdrive_sqlite_bulk_writes", default=False)
 _BULK_STATE = "graphdrive_bulk"  # key in the DBAPI connection's pool record info
+_DURABLE_STATE = "graphdrive_durable"  # the same, for synchronous=FULL (True) or NORMAL
 
 
 @contextmanager
@@ -95,6 +96,11 @@ def create_engine(url: str) -> AsyncEngine:
             for name, value in (BULK_PRAGMAS if bulk else NORMAL_PRAGMAS).items():
                 conn.exec_driver_sql(f"PRAGMA {name}={value}")
             conn.info[_BULK_STATE] = bulk
+        durable = bool(options.get("graphdrive_durable", True))
+        if write and conn.info.get(_DURABLE_STATE, True) is not durable:
+            # NORMAL in WAL mode: the commit is not synced; a later FULL commit syncs it.
+            conn.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            conn.info[_DURABLE_STATE] = durable
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
