@@ -24,6 +24,7 @@ from bench import (
     copy_throughput,
     hashing,
     monitor_throughput,
+    roundtrip,
     scale_out,
     statement_overhead,
 )
@@ -34,6 +35,7 @@ BENCHMARKS = (
     "phases",
     "overhead",
     "accept",
+    "roundtrip",
     "monitor",
     "hashing",
     "backends",
@@ -181,6 +183,8 @@ def _summary(results: dict[str, Any], concurrency: int) -> None:
                 f"    paced, {concurrency} clients offering {fraction:.0%} of the saturated "
                 f"rate ({fraction * accepted.loaded.throughput:.0f}/s): p99 {run.ms(99):.1f} ms"
             )
+    for trips in results.get("roundtrip", []):
+        say(f"  POST copy → completed, one client (no target), {trips.describe()}")
     if "monitor" in results:
         monitor = results["monitor"]
         say(
@@ -282,6 +286,8 @@ def main(argv: list[str] | None = None) -> None:
                 requests=args.requests,
                 max_seconds=args.max_seconds,
             )
+        if "roundtrip" in args.only:
+            results["roundtrip"] = roundtrip.run(work, requests=100 if args.quick else 300)
         if "monitor" in args.only:
             results["monitor"] = monitor_throughput.run(
                 work,
