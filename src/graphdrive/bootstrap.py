@@ -105,7 +105,7 @@ async def build(settings: Settings, *, apply_migrations: bool = True) -> Contain
         db, blobs, drives, collector, max_upload_bytes=settings.max_upload_bytes
     )
     uploads = UploadService(db, blobs, drives, content, max_upload_bytes=settings.max_upload_bytes)
-    registry = ActionRegistry(CopyAction(db, settings.copy_batch_size))
+    registry = ActionRegistry(CopyAction(db, settings.copy_batch_size, drives))
     listener = None
     if db.dialect == "postgresql":
         from graphdrive.storage.metadata import postgres

@@ -34,6 +34,7 @@ from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from graphdrive.domain.conflicts import ConflictBehavior
+from graphdrive.domain.items import Drive
 from graphdrive.domain.names import name_key
 from graphdrive.exceptions import AccessDenied, ItemNotFound
 from graphdrive.metrics import COPY_ITEMS
@@ -42,7 +43,7 @@ from graphdrive.operations.context import JobContext
 from graphdrive.operations.model import ActionFailed, Operation
 from graphdrive.operations.store import OperationStore
 from graphdrive.service.clock import utcnow
-from graphdrive.service.drives import check_access, published_chain
+from graphdrive.service.drives import DriveService, check_access, published_chain
 from graphdrive.storage.metadata import sqlite
 from graphdrive.storage.metadata.database import Database
 from graphdrive.storage.metadata.items import Ancestor, ItemRepository, new_id
@@ -133,8 +134,12 @@ class CopyAction(Action):
     name: ClassVar[str] = "copy"
     operation: ClassVar[str] = "ItemCopy"
 
-    def __init__(self, db: Database, batch_size: int | None = None) -> None:
+    def __init__(
+        self, db: Database, batch_size: int | None = None, drives: DriveService | None = None
+    ) -> None:
         self.db = db
+        # Drives never change once created: their rows are remembered, not read per copy.
+        self.drives = drives or DriveService(db)
         self.fixed_batch = batch_size
         # A copy that fits in one batch is done in one transaction.
         self.small_copy = min(SMALL_COPY, batch_size) if batch_size else SMALL_COPY
@@ -216,8 +221,8 @@ class CopyAction(Action):
         async with self.db.write() as conn:
             repo = ItemRepository(conn)
             await repo.lock_drive(str(p["dest_drive_id"]))
-            source = await _source(repo, p)
-            chain = await _destination(repo, p)
+            source = await self._source(repo, p)
+            chain = await self._destination(repo, p)
             dest, item_id = chain[0].id, new_id()
             wanted = p.get("name") or source[0].name
             # No conflict (the usual case): the row goes straight into place. Otherwise it is
@@ -267,8 +272,8 @@ class CopyAction(Action):
             # that two copies crossing between the same drives cannot deadlock.
             for drive_id in sorted({str(p["source_drive_id"]), str(p["dest_drive_id"])}):
                 await repo.lock_drive(drive_id)
-            await _source(repo, p)
-            chain = await _destination(repo, p)
+            await self._source(repo, p)
+            chain = await self._destination(repo, p)
             count, size = await self._snapshot(conn, op)
             prefix = new_prefix()
             if count > self.small_copy:
@@ -297,8 +302,8 @@ class CopyAction(Action):
         # PostgreSQL: no tree write on the source drive commits while the levels are read, so
         # they all see one state of the tree (SQLite: the write lock does that already).
         await repo.lock_drive(str(p["source_drive_id"]))
-        await _source(repo, p)
-        await _destination(repo, p)
+        await self._source(repo, p)
+        await self._destination(repo, p)
         count, size = await self._snapshot(conn, op)
         checkpoint = {"prefix": new_prefix(), "count": count, "next_seq": 1}
         return await ctx.advance(conn, op, totals=(count, size), checkpoint=checkpoint)
@@ -365,7 +370,7 @@ class CopyAction(Action):
         repo = ItemRepository(conn)
         if chain is None:
             await repo.lock_drive(str(p["dest_drive_id"]))
-            chain = await _destination(repo, p)
+            chain = await self._destination(repo, p)
         dest = chain[0]
         conflict = ConflictBehavior(p.get("conflict", "fail"))
         tops = (
@@ -389,6 +394,23 @@ class CopyAction(Action):
         await repo.add_size([a.id for a in chain], added)
         resource = dest.id if p.get("children_only") or first is None else first
         return resource, str(p["dest_drive_id"])
+
+    async def _source(self, repo: ItemRepository, p: dict[str, Any]) -> list[Ancestor]:
+        """The source's chain, which the copy's user may still read."""
+        drive = await self.drives.drive(str(p["source_drive_id"]))
+        return await _published(repo, drive, p["source_id"], "The source item", user=p["user_id"])
+
+    async def _destination(self, repo: ItemRepository, p: dict[str, Any]) -> list[Ancestor]:
+        """The destination folder's chain, which the copy's user may still change."""
+        drive = await self.drives.drive(str(p["dest_drive_id"]))
+        return await _published(
+            repo,
+            drive,
+            p["dest_parent_id"],
+            "The destination folder",
+            user=p["user_id"],
+            write=True,
+        )
 
 
 class BatchSizer:
@@ -484,32 +506,18 @@ async def _settle_name(
     )
 
 
-async def _source(repo: ItemRepository, p: dict[str, Any]) -> list[Ancestor]:
-    """The source's chain, which the copy's user may still read."""
-    return await _published(
-        repo, p["source_drive_id"], p["source_id"], "The source item", user=p["user_id"]
-    )
-
-
-async def _destination(repo: ItemRepository, p: dict[str, Any]) -> list[Ancestor]:
-    """The destination folder's chain, which the copy's user may still change."""
-    return await _published(
-        repo,
-        p["dest_drive_id"],
-        p["dest_parent_id"],
-        "The destination folder",
-        user=p["user_id"],
-        write=True,
-    )
-
-
 async def _published(
-    repo: ItemRepository, drive_id: str, item_id: str, what: str, *, user: str, write: bool = False
+    repo: ItemRepository,
+    drive: Drive | None,
+    item_id: str,
+    what: str,
+    *,
+    user: str,
+    write: bool = False,
 ) -> list[Ancestor]:
     """The item and its ancestors up to its drive's root, or the failure of a copy whose end
     no longer exists (deleted, or moved out of the published tree) or that ``user`` may no
     longer read (or, with ``write``, change): library memberships are asked again."""
-    drive = await repo.drive(drive_id)
     if drive is None:
         raise ActionFailed("itemNotFound", f"{what} no longer exists.")
     try:

@@ -50,14 +50,7 @@ class DriveService:
         """The drive a request names, provisioning the user's own drive on first use;
         ``write``: the request changes the drive (a reader gets ``accessDenied``)."""
         if drive != ME:
-            found = self._by_id.get(drive)
-            if found is None:
-                if not storable(drive):  # no drive id holds one; PostgreSQL couldn't look it up
-                    raise ItemNotFound("The drive does not exist or you cannot access it.")
-                async with self.db.glance() as conn:
-                    found = await ItemRepository(conn).drive(drive)
-                if found is not None:
-                    self._remember(found)
+            found = await self.drive(drive)
             if found is None:
                 raise ItemNotFound("The drive does not exist or you cannot access it.")
             if found.is_library:  # a personal drive needs no query: it is its owner's
@@ -71,6 +64,18 @@ class DriveService:
             return found
         found = await self._own_drive(principal)
         self._remember(found)
+        return found
+
+    async def drive(self, drive_id: str) -> Drive | None:
+        """A drive by id, remembered once read; no access check (see :meth:`drive_for`)."""
+        found = self._by_id.get(drive_id)
+        if found is None:
+            if not storable(drive_id):  # no drive id holds one; PostgreSQL couldn't look it up
+                return None
+            async with self.db.glance() as conn:
+                found = await ItemRepository(conn).drive(drive_id)
+            if found is not None:
+                self._remember(found)
         return found
 
     def _remember(self, drive: Drive) -> None:
