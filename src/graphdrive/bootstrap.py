@@ -6,8 +6,12 @@ command) and :meth:`Container.close` releases what it opened.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -47,13 +51,28 @@ class Container:
     operations: OperationService
     workers: WorkerPool
     janitor: Janitor
+    # PostgreSQL: hears of other processes' operation changes (postgres.listen_changes).
+    news: Callable[[Callable[[str], None]], Coroutine[Any, Any, None]] | None = None
+    _news_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start_workers(self) -> None:
         """Start the in-process worker pool and housekeeping (the API process's background)."""
         await self.workers.start()
         self.janitor.start()
 
+    def start_news(self) -> None:
+        """For a process that serves monitors: wake them when another process commits a change
+        of their operation (PostgreSQL; on SQLite the workers share the monitors' process)."""
+        if self.news is not None and self._news_task is None:
+            task = self.news(self.operations.changes.changed)
+            self._news_task = asyncio.create_task(task, name="operation-news")
+
     async def close(self) -> None:
+        if self._news_task is not None:
+            self._news_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._news_task
+            self._news_task = None
         await self.janitor.stop()
         await self.workers.stop()
         await self.db.dispose()
@@ -106,11 +125,12 @@ async def build(settings: Settings, *, apply_migrations: bool = True) -> Contain
     )
     uploads = UploadService(db, blobs, drives, content, max_upload_bytes=settings.max_upload_bytes)
     registry = ActionRegistry(CopyAction(db, settings.copy_batch_size, drives))
-    listener = None
+    listener = news = None
     if db.dialect == "postgresql":
         from graphdrive.storage.metadata import postgres
 
         listener = functools.partial(postgres.listen, settings.resolved_database_url)
+        news = functools.partial(postgres.listen_changes, settings.resolved_database_url)
     changes = OperationEvents()
     workers = WorkerPool(
         db,
@@ -147,4 +167,5 @@ async def build(settings: Settings, *, apply_migrations: bool = True) -> Contain
         ),
         workers=workers,
         janitor=Janitor(db, blobs, collector, uploads),
+        news=news,
     )

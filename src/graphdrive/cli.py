@@ -131,6 +131,8 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
+    if api or monitor_port:
+        container.start_news()
     if api or ops_port:
         await container.start_workers()
     try:

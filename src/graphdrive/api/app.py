@@ -33,7 +33,11 @@ def drive_id_param(drive_id: Annotated[str, Path(description="A drive id")]) -> 
 
 
 def _lifespan(
-    settings: Settings, container: bootstrap.Container | None, *, run_workers: bool
+    settings: Settings,
+    container: bootstrap.Container | None,
+    *,
+    run_workers: bool,
+    serves_monitors: bool = True,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Use the container handed in, or build (and later close) one of the app's own."""
 
@@ -41,6 +45,8 @@ def _lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = container is None
         app.state.container = container or await bootstrap.build(settings)
+        if owned and serves_monitors:
+            app.state.container.start_news()
         if owned and run_workers:
             await app.state.container.start_workers()
         try:
@@ -106,7 +112,7 @@ def _small_app(
     role: str,
     monitor_routes: bool,
 ) -> FastAPI:
-    lifespan = _lifespan(settings, container, run_workers=False)
+    lifespan = _lifespan(settings, container, run_workers=False, serves_monitors=monitor_routes)
     app = FastAPI(title=f"graphdrive {role}", version=__version__, lifespan=lifespan)
     app.state.role = role
     install_error_handlers(app)

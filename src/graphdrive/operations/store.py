@@ -33,6 +33,7 @@ from graphdrive.storage.metadata.schema import operations as ops
 
 _ACTIVE = (OperationStatus.IN_PROGRESS, OperationStatus.DELETE_PENDING)
 NOTIFY_CHANNEL = "graphdrive_operations"  # see storage/metadata/postgres.py
+CHANGES_CHANNEL = "graphdrive_operation_changes"  # the same
 CLAIM_LOCK = 7245002  # advisory lock key serialising claims on PostgreSQL
 IDEMPOTENCY_LOCK = 7245003  # with a hash of (owner, key): serialises requests sharing a key
 
@@ -174,6 +175,7 @@ class OperationStore:
         row = (await self.conn.execute(_ADVANCE, values)).first()
         if row is None:
             raise LeaseLost(op.id)
+        await self._announce(op.id)
         cancel = bool(row[0])
         new = replace(
             op,
@@ -226,6 +228,13 @@ class OperationStore:
             if completed and await self._cancel_requested(op.id):
                 raise CancelRequested()
             raise LeaseLost(op.id)
+        await self._announce(op.id)
+
+    async def _announce(self, op_id: str) -> None:
+        """PostgreSQL: tell other processes' monitors, when this transaction commits, that the
+        operation's report changed (this process's own are told by operations/events.py)."""
+        if self.conn.dialect.name == "postgresql":
+            await self.conn.execute(select(func.pg_notify(CHANGES_CHANNEL, op_id)))
 
     async def _cancel_requested(self, op_id: str) -> bool:
         found = await self.conn.execute(select(ops.c.cancel_requested).where(ops.c.id == op_id))
@@ -264,6 +273,7 @@ class OperationStore:
                 )
             )
             if (await self.conn.execute(stmt)).rowcount:
+                await self._announce(op.id)
                 return
         await self.conn.execute(
             update(ops)
@@ -274,6 +284,7 @@ class OperationStore:
                 updated_at=now,
             )
         )
+        await self._announce(op.id)
 
     async def revoke_monitor(self, op_id: str) -> None:
         await self.conn.execute(update(ops).where(ops.c.id == op_id).values(monitor_hash=None))

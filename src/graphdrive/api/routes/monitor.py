@@ -112,9 +112,20 @@ async def _wait_for_change(request: Request, token: str, report: Report, wait: i
             report = await service.by_token(token)
         except ItemNotFound:
             break
-        if report_body(request, report) != first:
+        if noticeably_changed(first, report_body(request, report)):
             break
     return report
+
+
+def noticeably_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether a held GET or an event stream should tell the client: anything but the progress
+    changed, or the progress moved by a whole point (a worker may announce every batch)."""
+    progress = "percentageComplete"
+    if {k: v for k, v in before.items() if k != progress} != {
+        k: v for k, v in after.items() if k != progress
+    }:
+        return True
+    return bool(abs(float(after.get(progress, 0)) - float(before.get(progress, 0))) >= 1.0)
 
 
 async def _events(request: Request, token: str, report: Report) -> AsyncIterator[str]:
@@ -123,7 +134,7 @@ async def _events(request: Request, token: str, report: Report) -> AsyncIterator
     quiet_since = time.monotonic()
     while True:
         body = report_body(request, report)
-        if body != last:
+        if last is None or noticeably_changed(last, body):
             yield f"event: status\ndata: {json.dumps(body)}\n\n"
             last, quiet_since = body, time.monotonic()
         elif time.monotonic() - quiet_since > 15:

@@ -45,6 +45,9 @@ def create_engine(url: str) -> AsyncEngine:
 # (pg_notify is transactional); worker processes LISTEN and wake at once. Workers also poll,
 # so a notification lost while a listener reconnects only delays work.
 CHANNEL = "graphdrive_operations"
+# An operation's report changed (progress, end, cancel request): the payload is its id. API and
+# monitor processes LISTEN and wake their long-polling monitors (operations/events.py).
+CHANGES_CHANNEL = "graphdrive_operation_changes"
 
 
 def plain_url(url: str) -> str:
@@ -55,6 +58,22 @@ def plain_url(url: str) -> str:
 
 async def listen(url: str, wake: Callable[[], None]) -> None:
     """LISTEN for new operations until cancelled, reconnecting with backoff."""
+    # On (re)connecting, catch up with whatever arrived while not listening.
+    await _listen(url, CHANNEL, lambda _payload: wake(), connected=wake)
+
+
+async def listen_changes(url: str, changed: Callable[[str], None]) -> None:
+    """LISTEN for operations whose report changed until cancelled; ``changed(op_id)`` for
+    each. A change missed while reconnecting costs a waiting monitor one poll."""
+    await _listen(url, CHANGES_CHANNEL, changed)
+
+
+async def _listen(
+    url: str,
+    channel: str,
+    received: Callable[[str], None],
+    connected: Callable[[], None] | None = None,
+) -> None:
     import psycopg
 
     delay = 0.5
@@ -62,11 +81,12 @@ async def listen(url: str, wake: Callable[[], None]) -> None:
         try:
             conn = await psycopg.AsyncConnection.connect(plain_url(url), autocommit=True)
             async with conn:
-                await conn.execute(f"LISTEN {CHANNEL}")
+                await conn.execute(f"LISTEN {channel}")
                 delay = 0.5
-                wake()  # catch up with whatever arrived while not listening
-                async for _ in conn.notifies():
-                    wake()
+                if connected is not None:
+                    connected()
+                async for notification in conn.notifies():
+                    received(notification.payload)
         except (psycopg.Error, OSError) as exc:
             log.warning(
                 "LISTEN connection lost; polling until it is back",
