@@ -13,12 +13,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from graphdrive.operations.model import CancelRequested, LeaseLost, Operation, OperationStatus
 from graphdrive.operations.store import OperationStore, purge_expired
 from graphdrive.storage.metadata.database import Database
 from graphdrive.storage.metadata.items import new_id
+from graphdrive.storage.metadata.schema import operations
 
 if TYPE_CHECKING:  # imported by pytest_plugins below, which lets pytest rewrite its asserts
     from tests.contract.metadata_backends import MetadataBackend
@@ -179,6 +181,37 @@ async def test_finished_operations_are_never_claimed(metadata_db: Database) -> N
     for status in ("completed", "failed", "cancelled"):
         await create(metadata_db, status=status)
     assert await claim(metadata_db, "w", at(1)) is None
+
+
+async def due(db: Database, op_id: str) -> Any:
+    async with db.read() as conn:
+        stmt = select(operations.c.next_attempt_at).where(operations.c.id == op_id)
+        return (await conn.execute(stmt)).scalar_one()
+
+
+async def test_an_operation_leaves_the_claims_index_when_it_ends(metadata_db: Database) -> None:
+    """Claims walk the runnable operations by next_attempt_at: an ended one has none."""
+    finished, queued_then_cancelled = await create(metadata_db), await create(metadata_db)
+    op = await claim(metadata_db, "w", at(1))
+    assert op is not None and op.id == finished and await due(metadata_db, finished) is not None
+    await finish(metadata_db, op, "w", OperationStatus.COMPLETED, at(2))
+    async with metadata_db.write() as conn:
+        queued = await _get(conn, queued_then_cancelled)
+        await OperationStore(conn).request_cancel(queued, at(3), RETENTION)
+    assert await due(metadata_db, finished) is None
+    assert await due(metadata_db, queued_then_cancelled) is None
+
+
+async def test_claims_take_the_operation_due_longest(metadata_db: Database) -> None:
+    """A retried operation waits its turn behind work that became due before its retry."""
+    retried = await create(metadata_db, created=0)
+    op = await claim(metadata_db, "w", at(1))
+    assert op is not None and op.id == retried
+    async with metadata_db.write() as conn:
+        await OperationStore(conn).release(op, "w", at(2), retry_at=at(10))
+    later = [await create(metadata_db, created=n) for n in (3, 4)]
+    order = [await claim(metadata_db, f"w{n}", at(11)) for n in range(3)]
+    assert [o.id for o in order if o is not None] == [*later, retried]
 
 
 async def test_a_leased_operation_is_rescued_only_after_its_lease_expires(

@@ -20,7 +20,6 @@ from sqlalchemy.sql.dml import ReturningUpdate, Update
 from sqlalchemy.sql.elements import BindParameter
 
 from graphdrive.operations.model import (
-    CLAIMABLE,
     FINISHED,
     CancelRequested,
     LeaseLost,
@@ -266,6 +265,7 @@ class OperationStore:
                 .where(ops.c.id == op.id, ops.c.status == OperationStatus.NOT_STARTED.value)
                 .values(
                     status=OperationStatus.CANCELLED.value,
+                    next_attempt_at=None,
                     cancel_requested=True,
                     updated_at=now,
                     finished_at=now,
@@ -320,16 +320,19 @@ def _claim_statement(postgres: bool) -> ReturningUpdate[Any]:
         .having(func.count() >= bindparam("max_per_owner"))
     )
     free_lease = or_(ops.c.lease_expires_at.is_(None), ops.c.lease_expires_at < now)
+    # Only runnable operations have a next_attempt_at (see schema.py): walking
+    # ix_operations_due in order, the first row that passes the other tests is the one. The
+    # status test is a safeguard, written NOT IN so that no status index looks better.
     candidate = (
         select(ops.c.id)
         .where(
-            ops.c.status.in_(CLAIMABLE),
             ops.c.next_attempt_at <= now,
+            ops.c.status.not_in(FINISHED),
             free_lease,
             # Rescues (already in progress) go first; new work waits for the owner's limit.
             or_(ops.c.status != OperationStatus.NOT_STARTED, ops.c.owner_id.not_in(busy)),
         )
-        .order_by(ops.c.created_at)
+        .order_by(ops.c.next_attempt_at, ops.c.created_at)
         .limit(1)
     )
     if postgres:
@@ -376,6 +379,7 @@ def _finish_statement(*, leased: bool, completed: bool) -> Update:
         stmt = stmt.where(ops.c.lease_owner == bindparam("worker_id"))
     stmt = stmt.values(
         status=bindparam("status"),
+        next_attempt_at=None,  # never runnable again
         lease_owner=None,
         lease_expires_at=None,
         updated_at=now,

@@ -146,7 +146,9 @@ operations = Table(
     Column("lease_owner", String(128), nullable=True),
     Column("lease_expires_at", UTCDateTime(), nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    # When a worker may next claim it; NULL once the operation has ended (completed, failed or
+    # cancelled), so ix_operations_due holds exactly the runnable operations, in due order.
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
     Column("resource_id", String(64), nullable=True),
     Column("resource_drive_id", String(64), nullable=True),
     Column("error_code", String(64), nullable=True),
@@ -155,7 +157,11 @@ operations = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime(), nullable=True),
     Column("expires_at", UTCDateTime(), nullable=True),
-    Index("ix_operations_status_next_attempt_at", "status", "next_attempt_at"),
+    # A claim walks this in due order and stops at the first operation it may take; its cost
+    # does not grow with the backlog (migration 0008).
+    Index("ix_operations_due", "next_attempt_at", "created_at"),
+    # The owners at their limit of running operations (the claim's other question).
+    Index("ix_operations_status_lease_expires_at", "status", "lease_expires_at"),
     Index("ix_operations_owner_id_created_at", "owner_id", "created_at"),
     Index("uq_operations_owner_id_idempotency_key", "owner_id", "idempotency_key", unique=True),
 )
