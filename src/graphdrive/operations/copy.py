@@ -275,11 +275,9 @@ class CopyAction(Action):
             await self._source(repo, p)
             chain = await self._destination(repo, p)
             count, size = await self._snapshot(conn, op)
-            prefix = new_prefix()
             if count > self.small_copy:
-                checkpoint = {"prefix": prefix, "count": count, "next_seq": 1}
-                op = await ctx.advance(conn, op, totals=(count, size), checkpoint=checkpoint)
-                return op, False
+                return await _planned(ctx, conn, op, count, size), False
+            prefix = new_prefix()
             await self._insert(conn, op, prefix, 1, count + 1)
             op = replace(op, total_items=count, total_bytes=size)
             resource_id, drive_id = await self._publish(conn, op, prefix, chain)
@@ -305,8 +303,7 @@ class CopyAction(Action):
         await self._source(repo, p)
         await self._destination(repo, p)
         count, size = await self._snapshot(conn, op)
-        checkpoint = {"prefix": new_prefix(), "count": count, "next_seq": 1}
-        return await ctx.advance(conn, op, totals=(count, size), checkpoint=checkpoint)
+        return await _planned(ctx, conn, op, count, size)
 
     async def _snapshot(self, conn: AsyncConnection, op: Operation) -> tuple[int, int]:
         """Freeze the source tree into ``copy_nodes``; returns its items and bytes."""
@@ -442,6 +439,14 @@ FORGET_SLICE = 50_000
 def new_prefix() -> str:
     """The prefix of a copy's new item ids (``prefix || seq``)."""
     return new_id()[:20] + "-"
+
+
+async def _planned(
+    ctx: JobContext, conn: AsyncConnection, op: Operation, count: int, size: int
+) -> Operation:
+    """Record a snapshot's totals and the checkpoint the batches start from."""
+    checkpoint = {"prefix": new_prefix(), "count": count, "next_seq": 1}
+    return await ctx.advance(conn, op, totals=(count, size), checkpoint=checkpoint)
 
 
 async def _last_seq(conn: AsyncConnection, op_id: str) -> int:

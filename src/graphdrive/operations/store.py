@@ -122,7 +122,7 @@ class OperationStore:
     async def claim(
         self, worker_id: str, now: datetime, lease_seconds: float, max_per_owner: int
     ) -> Operation | None:
-        """Take the oldest runnable operation whose lease is free or expired."""
+        """Take the runnable operation due longest whose lease is free or expired."""
         postgres = self.conn.dialect.name == "postgresql"
         if postgres:
             # Claims are short: serialising them makes the per-owner limit exact (two claimers

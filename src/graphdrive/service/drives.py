@@ -53,11 +53,11 @@ class DriveService:
             found = await self.drive(drive)
             if found is None:
                 raise ItemNotFound("The drive does not exist or you cannot access it.")
-            if found.is_library:  # a personal drive needs no query: it is its owner's
+            if found.is_library:
                 async with self.db.glance() as conn:
                     await check_access(conn, found, principal.user_id, write=write)
-            elif found.owner_id != principal.user_id:
-                raise ItemNotFound("The drive does not exist or you cannot access it.")
+            else:  # a personal drive needs no query
+                _check_owner(found, principal.user_id)
             return found
         found = self._by_owner.get(principal.user_id)
         if found is not None:
@@ -162,14 +162,19 @@ async def check_access(
     effect at once. Raises ``itemNotFound`` for those who cannot see the drive and
     ``accessDenied`` for a reader who would change it."""
     if not drive.is_library:
-        if drive.owner_id != user_id:
-            raise ItemNotFound("The drive does not exist or you cannot access it.")
+        _check_owner(drive, user_id)
         return
     role = await MemberRepository(conn).role(drive.id, user_id)
     if role is None:
         raise ItemNotFound("The drive does not exist or you cannot access it.")
     if write and role != WRITE:
         raise AccessDenied("You can read this library but not change it.")
+
+
+def _check_owner(drive: Drive, user_id: str) -> None:
+    """A personal drive is its owner's alone."""
+    if drive.owner_id != user_id:
+        raise ItemNotFound("The drive does not exist or you cannot access it.")
 
 
 async def locate(
